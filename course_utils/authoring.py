@@ -1,0 +1,164 @@
+"""One source per lesson, two notebooks: build ``solutions/`` and ``exercises/`` from ``src/``.
+
+A lesson is written once as ``notebooks/src/NN-slug.py`` in jupytext's percent format.
+Solution regions use nbgrader's markers, so the solution notebooks work as nbgrader
+source notebooks as they are:
+
+- in a code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION``;
+  the line just above the region must be ``# HINT: ...``. The exercise keeps the hint and
+  gets ``raise NotImplementedError("<the hint>")`` in place of the region.
+- in a markdown cell, the same markers; the exercise gets "YOUR ANSWER HERE".
+
+Generated notebooks carry no outputs, kernelspec ``python3`` and stable cell ids, so a
+rebuild of an unchanged source gives identical files (``build(check=True)`` relies on it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+__all__ = ["AuthoringError", "build", "build_lesson", "exercise_cells", "lesson_sources"]
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+HINT = re.compile(r"^\s*# HINT: (?P<hint>.+)$")
+ANSWER_STUB = "YOUR ANSWER HERE"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+class AuthoringError(ValueError):
+    """A lesson source breaks the authoring rules (markers, hints)."""
+
+
+def lesson_sources(src_dir: Path = NOTEBOOKS / "src") -> list[Path]:
+    """The lesson sources, in lesson order."""
+    return sorted(Path(src_dir).glob("[0-9][0-9]-*.py"))
+
+
+def _regions(lines: list[str], where: str):
+    """Yield (begin, end) line indices of solution regions, validating the markers."""
+    begin = None
+    for i, line in enumerate(lines):
+        marker = line.strip()
+        if marker == BEGIN:
+            if begin is not None:
+                raise AuthoringError(f"{where}: nested {BEGIN} at line {i + 1}")
+            begin = i
+        elif marker == END:
+            if begin is None:
+                raise AuthoringError(f"{where}: {END} without {BEGIN} at line {i + 1}")
+            yield begin, i
+            begin = None
+    if begin is not None:
+        raise AuthoringError(f"{where}: {BEGIN} at line {begin + 1} is never closed")
+
+
+def _strip_code(source: str, where: str) -> str:
+    lines = source.split("\n")
+    out, last = [], 0
+    for begin, end in _regions(lines, where):
+        hint = HINT.match(lines[begin - 1]) if begin else None
+        if hint is None:
+            raise AuthoringError(f"{where}: the line above {BEGIN} (line {begin + 1}) must be "
+                                 f"'# HINT: <what to do>'")
+        indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+        out += lines[last:begin]
+        out += [f"{indent}# YOUR CODE HERE",
+                f"{indent}raise NotImplementedError({json.dumps(hint['hint'].strip())})"]
+        last = end + 1
+    return "\n".join(out + lines[last:])
+
+
+def _strip_markdown(source: str, where: str) -> str:
+    lines = source.split("\n")
+    out, last = [], 0
+    for begin, end in _regions(lines, where):
+        out += lines[last:begin] + [ANSWER_STUB]
+        last = end + 1
+    return "\n".join(out + lines[last:])
+
+
+def exercise_cells(cells, lesson: str):
+    """The exercise version of solution cells: every solution region replaced by a stub."""
+    out = []
+    for i, cell in enumerate(cells):
+        cell = nbformat.from_dict(json.loads(json.dumps(cell)))
+        where = f"{lesson}, cell {i}"
+        strip = _strip_code if cell.cell_type == "code" else _strip_markdown
+        cell.source = strip(cell.source, where)
+        cell.metadata.pop("nbgrader", None)
+        out.append(cell)
+    return out
+
+
+def _notebook(cells, lesson: str):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    for i, cell in enumerate(cells):
+        new = (nbformat.v4.new_code_cell if cell.cell_type == "code"
+               else nbformat.v4.new_markdown_cell)(cell.source)
+        new.id = f"{lesson[:2]}-{i:03d}"
+        new.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags", "nbgrader")}
+        nb.cells.append(new)
+    return nb
+
+
+def _solution_cells(cells, lesson: str):
+    out = []
+    for i, cell in enumerate(cells):
+        if BEGIN in cell.source:
+            list(_regions(cell.source.split("\n"), f"{lesson}, cell {i}"))  # validate markers
+            cell.metadata["nbgrader"] = {
+                "grade": False, "locked": False, "schema_version": 3,
+                "solution": True, "grade_id": f"{lesson[:2]}-{i:03d}",
+            }
+        out.append(cell)
+    return out
+
+
+def build_lesson(source: Path) -> dict[str, str]:
+    """Render one lesson source; returns ``{"solutions": json, "exercises": json}``."""
+    lesson = source.stem
+    cells = [c for c in jupytext.read(source).cells if c.source.strip()]
+    solution = _notebook(_solution_cells(cells, lesson), lesson)
+    exercise = _notebook(exercise_cells(solution.cells, lesson), lesson)
+    for nb in (solution, exercise):
+        nbformat.validate(nb)
+    return {kind: nbformat.writes(nb) + "\n"
+            for kind, nb in (("solutions", solution), ("exercises", exercise))}
+
+
+def build(notebooks_dir: Path = NOTEBOOKS, check: bool = False) -> list[Path]:
+    """Write (or, with ``check``, only compare) every lesson's two notebooks.
+
+    Returns:
+        The notebooks that were written, or that are stale or missing when ``check``.
+    """
+    notebooks_dir = Path(notebooks_dir)
+    sources = lesson_sources(notebooks_dir / "src")
+    if not sources:
+        raise AuthoringError(f"no lesson sources NN-slug.py in {notebooks_dir / 'src'}")
+    changed = []
+    expected = set()
+    for source in sources:
+        for kind, text in build_lesson(source).items():
+            path = notebooks_dir / kind / f"{source.stem}.ipynb"
+            expected.add(path)
+            if path.exists() and path.read_text() == text:
+                continue
+            changed.append(path)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+    for kind in ("solutions", "exercises"):
+        for orphan in sorted((notebooks_dir / kind).glob("*.ipynb")):
+            if orphan not in expected:
+                changed.append(orphan)
+                if not check:
+                    orphan.unlink()
+    return changed

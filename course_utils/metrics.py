@@ -1,0 +1,151 @@
+"""Binary and multi-class segmentation metrics.
+
+Binary metrics take hard masks ``pred`` and ``target`` of shape ``(N, 1, H, W)`` (or
+``(N, H, W)``) with values in {0, 1}, compute the score per image and return the mean over
+images. Probabilities or logits must be thresholded first (``probs >= 0.5``).
+
+Empty-mask policy: when a ratio has an empty denominator for an image (Dice or IoU with
+both masks empty, sensitivity with no foreground in the target, specificity with no
+background) the prediction cannot be wrong in that respect, so the image scores 1.0.
+
+Multi-class metrics go through a confusion matrix (rows: true class, columns: predicted
+class); pixels whose target is ``ignore_index`` are left out.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "ConfusionMatrix",
+    "accuracy",
+    "binary_metrics",
+    "confusion_matrix",
+    "dice_score",
+    "iou_from_confusion",
+    "iou_score",
+    "sensitivity",
+    "specificity",
+]
+
+
+def _counts(pred: torch.Tensor, target: torch.Tensor):
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs "
+                         f"{tuple(target.shape)}")
+    if pred.ndim not in (3, 4):
+        raise ValueError(f"expected masks (N, 1, H, W) or (N, H, W), got {tuple(pred.shape)}")
+    for name, t in (("pred", pred), ("target", target)):
+        if t.dtype.is_floating_point and not torch.isin(t, t.new_tensor([0.0, 1.0])).all():
+            raise ValueError(f"{name} must be a hard mask with values 0 and 1; threshold "
+                             f"probabilities first, e.g. (probs >= 0.5)")
+    p, t = pred.bool().flatten(1), target.bool().flatten(1)
+    tp = (p & t).sum(1).double()
+    fp = (p & ~t).sum(1).double()
+    fn = (~p & t).sum(1).double()
+    tn = (~p & ~t).sum(1).double()
+    return tp, fp, fn, tn
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> float:
+    score = torch.where(den > 0, num / den.clamp(min=1), torch.ones_like(num))
+    return score.mean().item()
+
+
+def dice_score(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean Dice coefficient 2|P∩T| / (|P| + |T|) over images."""
+    tp, fp, fn, _ = _counts(pred, target)
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
+def iou_score(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean intersection over union |P∩T| / |P∪T| over images."""
+    tp, fp, fn, _ = _counts(pred, target)
+    return _ratio(tp, tp + fp + fn)
+
+
+def accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean fraction of correctly classified pixels over images."""
+    tp, fp, fn, tn = _counts(pred, target)
+    return _ratio(tp + tn, tp + tn + fp + fn)
+
+
+def sensitivity(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean true-positive rate (recall) TP / (TP + FN) over images."""
+    tp, _, fn, _ = _counts(pred, target)
+    return _ratio(tp, tp + fn)
+
+
+def specificity(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean true-negative rate TN / (TN + FP) over images."""
+    _, fp, _, tn = _counts(pred, target)
+    return _ratio(tn, tn + fp)
+
+
+def binary_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Dice, IoU, accuracy, sensitivity and specificity of hard masks, as a dict."""
+    return {
+        "dice": dice_score(pred, target),
+        "iou": iou_score(pred, target),
+        "accuracy": accuracy(pred, target),
+        "sensitivity": sensitivity(pred, target),
+        "specificity": specificity(pred, target),
+    }
+
+
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+                     ignore_index: int = 255) -> torch.Tensor:
+    """Counts ``cm[i, j]`` of pixels of true class i predicted as class j (int64, on CPU).
+
+    Args:
+        pred: predicted class ids ``(N, H, W)``, e.g. ``logits.argmax(1)``.
+        target: true class ids ``(N, H, W)``; ``ignore_index`` pixels are skipped.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs "
+                         f"{tuple(target.shape)}")
+    keep = target != ignore_index
+    p, t = pred[keep].long(), target[keep].long()
+    for name, ids in (("pred", p), ("target", t)):
+        if ids.numel() and (ids.min() < 0 or ids.max() >= num_classes):
+            raise ValueError(f"{name} holds class ids outside 0..{num_classes - 1} "
+                             f"(found {ids.min().item()}..{ids.max().item()})")
+    flat = torch.bincount(t * num_classes + p, minlength=num_classes**2)
+    return flat.reshape(num_classes, num_classes).cpu()
+
+
+def iou_from_confusion(cm: torch.Tensor) -> torch.Tensor:
+    """Per-class IoU from a confusion matrix; nan for a class absent from target and pred.
+
+    A class that never occurs has no IoU; ``torch.nanmean`` of the result is the mIoU.
+    """
+    cm = cm.double()
+    tp = cm.diag()
+    union = cm.sum(0) + cm.sum(1) - tp
+    return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+
+
+class ConfusionMatrix:
+    """Accumulates a confusion matrix over batches; ``iou()`` and ``miou()`` read it."""
+
+    def __init__(self, num_classes: int, ignore_index: int = 255):
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        self.matrix += confusion_matrix(pred, target, self.num_classes, self.ignore_index)
+
+    def iou(self) -> torch.Tensor:
+        return iou_from_confusion(self.matrix)
+
+    def miou(self) -> float:
+        return torch.nanmean(self.iou()).item()
+
+    def pixel_accuracy(self) -> float:
+        total = self.matrix.sum().item()
+        return self.matrix.diag().sum().item() / total if total else float("nan")
+
+    def normalized(self) -> torch.Tensor:
+        """Row-normalised matrix: row i is how pixels of true class i were predicted."""
+        rows = self.matrix.sum(1, keepdim=True).double()
+        return self.matrix.double() / rows.clamp(min=1)

@@ -1,0 +1,204 @@
+# %% [markdown]
+# # 00 · Set-up and a first look at the data
+#
+# Before any network is trained, check that the kernel is the one you expect and get to know
+# the two datasets of this course.
+#
+# **Learning goals**
+#
+# - confirm the device (GPU or CPU), the library versions and whether quick mode is on;
+# - know where each dataset is read from, and how to point the course at the real data;
+# - read the shape contract every later lesson relies on;
+# - see why the cell images cannot be segmented by brightness alone;
+# - see how unevenly the twelve facade classes are spread.
+
+# %% [markdown]
+# ## Parameters
+#
+# Every lesson starts with one cell like this. `QUICK` is on when the environment variable
+# `COURSE_QUICK=1` is set (CI does this): smaller images, fewer epochs. Set `DATA_ROOT` to a
+# folder only if the data is somewhere the course cannot find by itself.
+
+# %%
+from course_utils import config
+
+SEED = 0
+QUICK = config.is_quick()
+DEVICE = config.get_device()
+DATA_ROOT = None
+config.seed_everything(SEED);
+
+# %% [markdown]
+# ## The environment
+#
+# On the course's JupyterHub the device row should read `cuda` with the GPU's name. If it
+# reads `cpu` there, the kernel was started without a GPU: pick a GPU server or kernel before
+# you go on. On a laptop `cpu` (or `mps` on Apple silicon) is expected; every lesson still runs,
+# just more slowly.
+
+# %%
+config.print_table(config.environment_report(DEVICE))
+
+# %% [markdown]
+# ## Where the data comes from
+#
+# The course looks for each dataset in this order and takes the first that exists:
+#
+# 1. the `root=` argument you pass (or `DATA_ROOT` above);
+# 2. the folder named by the environment variable `COURSE_DATA_DIR`;
+# 3. a link or folder under `data_links/` in the course repository;
+# 4. the course's HPC path (`/dtu/datasets1/02516/...`);
+# 5. otherwise a **synthetic twin**: generated images in exactly the real files' layout and
+#    formats. It lets everything run anywhere, but the numbers you get on it are not the
+#    numbers of the real data. `data_links/README.md` explains how to link the real data.
+
+# %%
+from course_utils import data
+
+for name in data.registry():
+    print(f"{name:7s} <- {data.locate(name, DATA_ROOT)}")
+
+# %% [markdown]
+# ## Cells: phase-contrast microscopy
+#
+# Each item of `PhCDataset` is a pair `(image, target)`:
+#
+# - `image`: float tensor `(3, H, W)` with values in [0, 1] (an RGB rendering of a grey
+#   microscope image);
+# - `target`: float tensor `(1, H, W)` with values in {0, 1}: 1 marks the cell.
+#
+# The dataset's own `train` and `test` folders are kept; a fixed fifth of `train` is held
+# out as `val` for choosing epochs and thresholds, so the test set is touched only once.
+
+# %%
+cells = {split: data.PhCDataset(split, DATA_ROOT) for split in ("train", "val", "test")}
+for split, ds in cells.items():
+    image, target = ds[0]
+    print(f"{split:5s} {len(ds):4d} items  image {tuple(image.shape)} {image.dtype}  "
+          f"target {tuple(target.shape)} {target.dtype} values {target.unique().tolist()}")
+config.record_result("cells train/val/test", "/".join(str(len(ds)) for ds in cells.values()))
+
+# %%
+from course_utils import plotting
+
+train_images = cells["train"].images[:8].float() / 255
+train_masks = cells["train"].targets[:8]
+plotting.show_samples(train_images, train_masks, titles=cells["train"].names[:8]);
+
+# %% [markdown]
+# The yellow outline is the annotated cell. Look at what marks it: a dark, ragged rim, bright
+# fragments of halo just outside it and a grainy interior. Now look at the *brightness*.
+
+# %% [markdown]
+# ### Task: how much of each image is cell?
+#
+# Write `foreground_fraction(masks)` that takes masks `(N, 1, H, W)` with values 0/1 and
+# returns a tensor `(N,)`: the fraction of pixels that are foreground in each mask.
+
+# %%
+import torch
+
+
+def foreground_fraction(masks: torch.Tensor) -> torch.Tensor:
+    # HINT: average the mask over its channel and pixel dimensions (1, 2, 3)
+    ### BEGIN SOLUTION
+    return masks.float().mean(dim=(1, 2, 3))
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.data import check_foreground_fraction
+
+check_foreground_fraction(foreground_fraction)
+
+# %% [markdown]
+# With a working `foreground_fraction` we can describe the whole training set: how large the
+# cells are, and whether the cell is brighter than its surroundings.
+
+# %%
+import matplotlib.pyplot as plt
+
+train = cells["train"]
+fractions = foreground_fraction(train.targets)
+grey = train.images.float().mean(dim=1, keepdim=True)  # mean of R, G, B
+inside = (grey * train.targets).sum() / train.targets.sum()
+outside = (grey * (1 - train.targets)).sum() / (1 - train.targets).sum()
+print(f"cell area: median {fractions.median():.0%}, range {fractions.min():.0%}-{fractions.max():.0%}")
+print(f"mean grey level inside the cells {inside:.1f}, outside {outside:.1f} (of 255)")
+
+fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+axes[0].hist(fractions.numpy(), bins=20, color="tab:blue")
+axes[0].set(xlabel="fraction of the image covered by the cell", ylabel="images")
+values = grey.flatten()
+is_cell = train.targets.flatten().bool()
+bins = torch.linspace(0, 255, 52).numpy()
+axes[1].hist(values[~is_cell].numpy(), bins=bins, density=True, alpha=0.6, label="background")
+axes[1].hist(values[is_cell].numpy(), bins=bins, density=True, alpha=0.6, label="cell")
+axes[1].set(xlabel="grey level (0-255)", ylabel="density")
+axes[1].legend()
+fig.tight_layout()
+
+# %% [markdown]
+# The two grey-level histograms lie almost on top of each other: cell and background are,
+# on average, equally bright. A single threshold on brightness therefore cannot separate them
+# (lesson 07 puts a number on this); a network has to learn the *shape* of the rim and the
+# *texture* inside, which is what convolutions are good at. Cells cover roughly a fifth to
+# two fifths of each crop, so background pixels outnumber cell pixels about three to one:
+# keep that imbalance in mind for the losses of lesson 02.
+
+# %% [markdown]
+# ## Facades: twelve classes
+#
+# `FacadeDataset` items are `(image, target)` with a float image `(3, H, W)` and a **long**
+# target `(H, W)` holding class indices 0..11. The photos come in different sizes; each is
+# scaled to fit into one size and the leftover border is filled with the index **255**,
+# which losses and metrics skip (`ignore_index=255`).
+#
+# The label files store ids 1..12 in a *palette* PNG: the pixel values are the ids and the
+# palette only says how to colour them. Converting such a file to greyscale would turn the
+# ids into brightness values and silently destroy the labels; the dataset reads the ids as
+# they are and subtracts 1.
+
+# %%
+facades = data.FacadeDataset("train", DATA_ROOT, size=(256, 192))
+image, target = facades[0]
+print(f"{len(facades)} training facades; image {tuple(image.shape)}, target {tuple(target.shape)} "
+      f"{target.dtype}, values {sorted(target.unique().tolist())}")
+plotting.show_facades(facades.images[:4].float() / 255, facades.targets[:4]);
+
+# %%
+import numpy as np
+
+counts = torch.bincount(facades.targets.flatten().long(), minlength=256)[: data.NUM_FACADE_CLASSES]
+share = counts / counts.sum()
+order = share.argsort(descending=True)
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.bar([data.FACADE_CLASSES[i] for i in order], share[order].numpy(),
+       color=np.array(data.FACADE_PALETTE)[order.numpy()] / 255, edgecolor="0.3")
+ax.set_ylabel("share of labelled pixels")
+ax.tick_params(axis="x", rotation=45)
+fig.tight_layout()
+for i in order[:3].tolist() + order[-3:].tolist():
+    print(f"{data.FACADE_CLASSES[i]:10s} {share[i]:6.1%}")
+
+# %% [markdown]
+# A few classes (facade wall, windows) hold most of the pixels while others (deco, door,
+# pillar) hold a percent or two. A network that ignores the rare classes still labels most
+# pixels right, which is why lesson 06 reports the IoU of every class and their mean, not
+# the pixel accuracy, and tries class weights.
+
+# %% [markdown]
+# ## Conclusion
+#
+# - The kernel, its device and quick mode are reported by `config.environment_report`.
+# - Both datasets load through `course_utils.data`, from real files when linked and from a
+#   synthetic twin otherwise; every item follows the shape contract above.
+# - Cell and background have the same brightness: the cue is shape and texture.
+# - Facade classes are very unbalanced.
+#
+# **References**
+#
+# - Ulman et al., *An objective comparison of cell-tracking algorithms*, Nature Methods 2017
+#   (the Cell Tracking Challenge, source of the cell images).
+# - Tyleček and Šára, *Spatial pattern templates for recognition of objects with regular
+#   structure*, GCPR 2013 (the CMP Facade Database).

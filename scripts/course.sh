@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set up the course once (a virtual environment in .venv, the package and its tools),
+# then run the main job or the tests:
+#   bash scripts/course.sh run [LESSON ...] [--full]   execute the solution notebooks
+#   bash scripts/course.sh test [PYTEST ARGS ...]      the whole test suite
+#   bash scripts/course.sh setup                        only set up
+# Needs Python 3.10+ with venv and pip; no conda, no GPU, no dataset.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+python=${PYTHON:-python3}
+venv=${COURSE_VENV:-.venv}
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    echo "error: $python is missing or older than 3.10; set PYTHON=/path/to/python3.10+" >&2
+    exit 1
+fi
+if [ ! -x "$venv/bin/python" ]; then
+    echo "setting up $venv (first run only; PyTorch is large, this takes a few minutes)"
+    "$python" -m venv "$venv"
+fi
+# Reinstall whenever pyproject.toml changes.
+stamp="$venv/.installed-$(cksum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ]; then
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet -e ".[dev]"
+    rm -f "$venv"/.installed-*
+    touch "$stamp"
+fi
+
+command=${1:-}
+[ $# -gt 0 ] && shift
+case "$command" in
+    run)
+        exec "$venv/bin/python" -m course_utils run "$@" ;;
+    test)
+        export COURSE_QUICK=1
+        "$venv/bin/python" -m ruff check .
+        exec "$venv/bin/python" -m pytest "$@" ;;
+    setup)
+        echo "ready: activate with 'source $venv/bin/activate'" ;;
+    *)
+        sed -n '2,7p' "$0" >&2
+        exit 2 ;;
+esac
