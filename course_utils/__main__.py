@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     build = sub.add_parser("build", help="build solutions/ and exercises/ from notebooks/src")
     build.add_argument("--check", action="store_true",
                        help="only report stale notebooks; exit 1 if any")
+    build.add_argument("--pin", nargs="+", metavar="LESSON", default=[],
+                       help="first execute these lessons and store the outputs of their "
+                            "'# NBVAL_CHECK_OUTPUT' cells")
 
     sub.add_parser("env", help="print the environment report and where each dataset is read from")
 
@@ -32,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         from course_utils import authoring
 
+        for source in authoring.lesson_sources():
+            if any(source.stem.startswith(x) for x in args.pin):
+                print(f"pinned: {authoring.pin(source)}")
         changed = authoring.build(check=args.check)
         for path in changed:
             print(("stale: " if args.check else "wrote: ") + str(path))

@@ -11,20 +11,27 @@ source notebooks as they are:
 
 Generated notebooks carry no outputs, kernelspec ``python3`` and stable cell ids, so a
 rebuild of an unchanged source gives identical files (``build(check=True)`` relies on it).
+The one exception: a code cell starting with ``# NBVAL_CHECK_OUTPUT`` carries its *pinned*
+output in the solution notebook, which nbval then compares on every run. ``pin`` executes a
+lesson and stores those outputs in ``src/pinned/NN-slug.json``, keyed by the cell's source,
+so that editing a pinned cell without pinning again fails the build.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
 import jupytext
 import nbformat
 
-__all__ = ["AuthoringError", "build", "build_lesson", "exercise_cells", "lesson_sources"]
+__all__ = ["AuthoringError", "build", "build_lesson", "exercise_cells", "lesson_sources", "pin"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+PIN = "# NBVAL_CHECK_OUTPUT"
 HINT = re.compile(r"^\s*# HINT: (?P<hint>.+)$")
 ANSWER_STUB = "YOUR ANSWER HERE"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -121,12 +128,34 @@ def _solution_cells(cells, lesson: str):
     return out
 
 
+def _key(source: str) -> str:
+    return hashlib.sha1(source.encode()).hexdigest()[:16]
+
+
+def _pinned_file(source: Path) -> Path:
+    return source.parent / "pinned" / f"{source.stem}.json"
+
+
+def _apply_pins(nb, source: Path) -> None:
+    pinned_file = _pinned_file(source)
+    pinned = json.loads(pinned_file.read_text()) if pinned_file.exists() else {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(PIN):
+            if _key(cell.source) not in pinned:
+                raise AuthoringError(
+                    f"{source.name}, cell {cell.id} is marked {PIN} but has no pinned output "
+                    f"(new or edited); run `python -m course_utils build --pin {source.stem[:2]}`"
+                )
+            cell.outputs = [nbformat.from_dict(o) for o in pinned[_key(cell.source)]]
+
+
 def build_lesson(source: Path) -> dict[str, str]:
     """Render one lesson source; returns ``{"solutions": json, "exercises": json}``."""
     lesson = source.stem
     cells = [c for c in jupytext.read(source).cells if c.source.strip()]
     solution = _notebook(_solution_cells(cells, lesson), lesson)
     exercise = _notebook(exercise_cells(solution.cells, lesson), lesson)
+    _apply_pins(solution, source)
     for nb in (solution, exercise):
         nbformat.validate(nb)
     return {kind: nbformat.writes(nb) + "\n"
@@ -162,3 +191,35 @@ def build(notebooks_dir: Path = NOTEBOOKS, check: bool = False) -> list[Path]:
                 if not check:
                     orphan.unlink()
     return changed
+
+
+def pin(source: Path, timeout: int = 1800) -> Path:
+    """Execute a lesson's solution in quick mode and store its pinned cells' outputs."""
+    from nbclient import NotebookClient
+
+    from course_utils.config import QUICK_ENV
+
+    lesson = source.stem
+    cells = [c for c in jupytext.read(source).cells if c.source.strip()]
+    nb = _notebook(_solution_cells(cells, lesson), lesson)
+    saved = os.environ.get(QUICK_ENV)
+    os.environ[QUICK_ENV] = "1"
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOKS / "solutions")}}).execute()
+    finally:
+        if saved is None:
+            os.environ.pop(QUICK_ENV)
+        else:
+            os.environ[QUICK_ENV] = saved
+    pinned = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(PIN):
+            pinned[_key(cell.source)] = [
+                o | {"execution_count": None} if "execution_count" in o else o
+                for o in cell.outputs
+            ]
+    path = _pinned_file(source)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(pinned, indent=1, sort_keys=True) + "\n")
+    return path

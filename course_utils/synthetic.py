@@ -186,3 +186,204 @@ def make_synthetic_phc(root, n_train=151, n_test=500, size=128, seed=0):
             Image.fromarray(mask.astype(np.uint8) * 255).save(
                 root / split / "labels" / f"label_{index:05d}.png")
     return root
+
+
+_WALLS = [(205, 185, 150), (172, 96, 72), (208, 204, 194), (214, 184, 124), (163, 163, 158),
+          (198, 160, 150), (150, 160, 142), (228, 222, 206)]
+_SHUTTERS = [(58, 96, 64), (112, 76, 48), (222, 220, 208), (118, 120, 126), (150, 64, 44)]
+_SIGNS = [(180, 30, 30), (30, 60, 150), (220, 190, 40), (40, 120, 60), (235, 235, 235)]
+
+
+def _facade_layout(rng, w, h):
+    """Rectangles ``(class_id, x0, y0, x1, y1)`` of one facade, in painting order."""
+    rects = []
+
+    def add(cls, x0, y0, x1, y1):
+        x0, y0, x1, y1 = int(max(0, x0)), int(max(0, y0)), int(min(w, x1)), int(min(h, y1))
+        if x1 > x0 and y1 > y0:
+            rects.append((cls, x0, y0, x1, y1))
+
+    fx0 = int(rng.uniform(0.02, 0.12) * w) if rng.random() < 0.6 else 0
+    fx1 = w - (int(rng.uniform(0.02, 0.12) * w) if rng.random() < 0.6 else 0)
+    top, ground = rng.uniform(0.04, 0.16) * h, h * (1 - rng.uniform(0.18, 0.27))
+    ch = max(4.0, rng.uniform(0.015, 0.035) * h)
+    pil = rng.uniform(0.025, 0.05) * (fx1 - fx0) if rng.random() < 0.5 else 0.0
+    n_floors, n_cols = rng.integers(3, 6), rng.integers(2, 6)
+    bay = (fx1 - fx0 - 2 * pil) / n_cols
+    ww, fh = bay * rng.uniform(0.38, 0.58), (ground - top - 2 * ch) / n_floors
+    wh = fh * rng.uniform(0.5, 0.66)
+    mold = int(rng.integers(2, 6)) if rng.random() < 0.7 else 0
+    sill = rng.uniform(3, 6)
+    deco, blinds, shutters, bands = rng.random(4) < (0.5, 0.55, 0.5, 0.4)
+    xs = fx0 + pil + bay * (np.arange(n_cols) + 0.5)
+
+    add(2, fx0, top, fx1, h)
+    add(5, fx0 - 4, top, fx1 + 4, top + ch)
+    add(5, fx0, ground - ch, fx1, ground)
+    if pil:
+        add(11, fx0, top + ch, fx0 + pil, ground - ch)
+        add(11, fx1 - pil, top + ch, fx1, ground - ch)
+    for f in range(n_floors):
+        y0 = top + ch + f * fh + fh * 0.22
+        if bands and f > 0:
+            add(5, fx0 + pil, top + ch + f * fh - 2, fx1 - pil, top + ch + f * fh + 3)
+        for xc in xs:
+            x0, x1, y1 = xc - ww / 2, xc + ww / 2, y0 + wh
+            if mold:
+                add(10, x0 - mold, y0 - mold, x1 + mold, y1 + mold)
+            if deco:
+                add(9, xc - ww * 0.35, y0 - mold - max(3, 0.09 * fh), xc + ww * 0.35, y0 - mold)
+            add(3, x0, y0, x1, y1)
+            if blinds and rng.random() < 0.45:
+                if shutters:
+                    add(8, x0 - ww * 0.45, y0, x0, y1)
+                    add(8, x1, y0, x1 + ww * 0.45, y1)
+                else:
+                    add(8, x0, y0, x1, y0 + wh * rng.uniform(0.25, 1.0))
+            add(6, x0 - mold - 3, y1 + mold, x1 + mold + 3, y1 + mold + sill)
+        if f > 0 and rng.random() < 0.3:
+            by0, by1 = y0 + wh * 0.7, y0 + wh + mold + sill + 2
+            if rng.random() < 0.5:
+                add(7, fx0 + pil + 4, by0, fx1 - pil - 4, by1)
+            else:
+                for xc in xs:
+                    add(7, xc - ww * 0.7, by0, xc + ww * 0.7, by1)
+    gh, door, shop = h - ground, rng.integers(n_cols), rng.random() < 0.75
+    for i, xc in enumerate(xs):
+        if i == door:
+            dw = min(bay * 0.7, ww * rng.uniform(1.0, 1.4))
+            if mold:
+                add(10, xc - dw / 2 - mold, ground + gh * 0.15 - mold, xc + dw / 2 + mold, h)
+            add(4, xc - dw / 2, ground + gh * 0.15, xc + dw / 2, h)
+        elif shop:
+            add(12, xc - bay * 0.45, ground + gh * 0.08, xc + bay * 0.45, h - gh * 0.06)
+        else:
+            add(3, xc - ww / 2, ground + gh * 0.2, xc + ww / 2, ground + gh * 0.75)
+            add(6, xc - ww / 2 - 3, ground + gh * 0.75, xc + ww / 2 + 3, ground + gh * 0.75 + sill)
+    if shop:
+        pw = max(3.0, min(bay * 0.1, 0.04 * w))
+        for x in fx0 + pil + bay * np.arange(n_cols + 1):
+            add(11, x - pw / 2, ground, x + pw / 2, h)
+    return rects
+
+
+def _paint(cls, style, rng, hh, ww):
+    """Pixels ``(hh, ww, 3)`` float of one rectangle of class ``cls`` in a building's ``style``."""
+    yy, xx = np.arange(hh)[:, None, None], np.arange(ww)[None, :, None]
+    base = np.asarray(style[cls], dtype=float)
+    if cls == 2 and style["brick"]:
+        bh, bw = style["brick"]
+        row = yy // bh
+        col = (xx + (row % 2) * (bw // 2)) // bw
+        shade = np.sin(row * 12.9898 + col * 78.233) * 12.0  # fixed per-brick jitter
+        mortar = (yy % bh == 0) | ((xx + (row % 2) * (bw // 2)) % bw == 0)
+        return np.where(mortar, base * 0.7 + 60, base + shade)
+    if cls == 2:
+        coarse = rng.standard_normal((hh // 16 + 2, ww // 16 + 2, 1)) * 9.0
+        return base + np.repeat(np.repeat(coarse, 16, 0), 16, 1)[:hh, :ww]
+    if cls in (3, 12):  # glass: sky reflection fading downwards, frames and mullions
+        px = base + 45.0 * np.exp(-yy / max(1, hh / 3)) * rng.uniform(0.2, 1.0)
+        frame = (xx < 2) | (xx >= ww - 2) | (yy < 2) | (yy >= hh - 2)
+        if cls == 3:
+            frame |= (abs(xx - ww // 2) < 1) | (abs(yy - hh // 3) < 1)
+            return np.where(frame, style["frame"], px)
+        px = np.where(yy < hh * 0.18, style["sign"], px)  # shop sign
+        return np.where(frame, (60.0, 55.0, 50.0), px)
+    if cls == 8:
+        return base * (0.82 + 0.18 * np.sin(yy * 2.1)) if style["slats"] else base * (0.85 + 0.15 * (xx % 4 < 2))
+    if cls == 7:
+        railing = (xx % 6 < 2) | (yy < 3)
+        return np.where(railing, base, np.asarray(style[2]) * 0.55)
+    if cls == 4:
+        panel = (abs(xx - ww // 2) < 2) | (yy % max(8, hh // 3) < 2)
+        return np.where(panel, base * 0.7, base)
+    if cls in (5, 6):
+        return base * (1.12 - 0.35 * yy / max(1, hh))
+    if cls == 11:
+        return base * (0.85 + 0.25 * np.sin(np.pi * (xx + 0.5) / ww))
+    if cls == 9:
+        r = np.hypot((yy - hh / 2) / hh, (xx - ww / 2) / ww)
+        return base * (1.1 - 0.4 * r)
+    return np.broadcast_to(base, (hh, ww, 3)).copy()
+
+
+def _render_facade(rng, w, h):
+    """One facade: returns ``(photo uint8 (H,W,3), label uint8 (H,W) of ids 1..12, rects)``."""
+    wall = np.asarray(_WALLS[rng.integers(len(_WALLS))]) + rng.normal(0, 12, 3)
+    stone = np.clip(wall + rng.uniform(25, 50), 0, 255)
+    glass = np.array([40.0, 52.0, 70.0]) + rng.normal(0, 8, 3)
+    style = {
+        2: wall, 3: glass, 4: np.array([90.0, 60.0, 40.0]) * rng.uniform(0.6, 1.3), 5: stone,
+        6: stone * rng.uniform(0.95, 1.05), 7: np.array([35.0, 35.0, 38.0]) if rng.random() < 0.7 else stone,
+        8: np.asarray(_SHUTTERS[rng.integers(len(_SHUTTERS))]) + rng.normal(0, 8, 3),
+        9: stone * 1.05, 10: np.clip(stone * rng.uniform(0.92, 1.08), 0, 255),
+        11: stone * rng.uniform(0.9, 1.0), 12: glass * 0.8,
+        "brick": (int(rng.integers(4, 7)), int(rng.integers(10, 16))) if rng.random() < 0.35 else None,
+        "frame": (230.0, 230.0, 225.0) if rng.random() < 0.6 else (95.0, 65.0, 45.0),
+        "sign": np.asarray(_SIGNS[rng.integers(len(_SIGNS))], dtype=float), "slats": rng.random() < 0.6,
+    }
+    ys = np.linspace(0.0, 1.0, h)[:, None, None]
+    sky = np.array([120.0, 160.0, 215.0]) + rng.normal(0, 10, 3)
+    photo = np.broadcast_to(sky + ys * (np.array([215.0, 220.0, 228.0]) - sky), (h, w, 3)).copy()
+    label = np.ones((h, w), dtype=np.uint8)
+    rects = _facade_layout(rng, w, h)
+    fx0, fy0, fx1 = rects[0][1], rects[0][2], rects[0][3]
+    for x0, x1 in ((0, fx0), (fx1, w)):  # neighbouring buildings or trees, still background
+        if x1 > x0:
+            y0 = int(fy0 * rng.uniform(0.5, 3.0))
+            tone = np.asarray(_WALLS[rng.integers(len(_WALLS))]) * 0.8 if rng.random() < 0.6 else (70, 105, 60)
+            photo[y0:, x0:x1] = tone + rng.normal(0, 14, (h - y0, x1 - x0, 3))
+    for cls, x0, y0, x1, y1 in rects:
+        label[y0:y1, x0:x1] = cls
+        photo[y0:y1, x0:x1] = _paint(cls, style, rng, y1 - y0, x1 - x0)
+    gy, gx = rng.uniform(-0.15, 0.15, 2)
+    xs = np.linspace(-0.5, 0.5, w)[None, :, None]
+    photo *= 1.0 + gy * (ys - 0.5) + gx * xs
+    photo += rng.normal(0.0, 6.0, photo.shape)
+    return np.clip(photo, 0, 255).round().astype(np.uint8), label, rects
+
+
+def _annotation_xml(rects, w, h):
+    """A CMP-style rectangle annotation with coordinates normalised to 0..1."""
+    lines = ["<annotation>"]
+    for cls, x0, y0, x1, y1 in rects:
+        lines += ["<object>", "<points>", f"<x>{x0 / w:.4f}</x>", f"<x>{x1 / w:.4f}</x>",
+                  f"<y>{y0 / h:.4f}</y>", f"<y>{y1 / h:.4f}</y>", "</points>",
+                  f"<label>{cls}</label>", f"<labelname>{FACADE_CLASSES[cls - 1]}</labelname>", "</object>"]
+    return "\n".join(lines + ["</annotation>", ""])
+
+
+def make_synthetic_facade(root, n_images=378, seed=0):
+    """Write a synthetic twin of the CMP Facade base set in its exact layout.
+
+    Writes ``root/base/cmp_bNNNN.jpg`` (RGB photo), ``cmp_bNNNN.png`` (8-bit palette PNG of
+    class ids 1..12 with the CMP palette) and ``cmp_bNNNN.xml`` (the painted rectangles),
+    numbered from 0001. Sizes vary per image (width 256-448, portrait).
+
+    Args:
+        root: folder to write into; created if missing.
+        n_images: number of facades (1..9999); the real base set has 378.
+        seed: non-negative integer; the same seed writes the same bytes.
+
+    Returns:
+        The root folder as a ``Path``.
+
+    Raises:
+        ValueError: on a bad argument, or if ``root/base`` already holds files.
+    """
+    _check_int("n_images", n_images, 1, 9999)
+    _check_int("seed", seed, 0, 2**63 - 1)
+    root = _prepare(root, ["base"])
+    palette = [0, 0, 0] + [v for rgb in FACADE_PALETTE for v in rgb]
+    for i in range(1, n_images + 1):
+        rng = np.random.default_rng([seed, i])
+        w = int(rng.integers(256, 449))
+        h = int(np.clip(w * rng.uniform(1.15, 1.7), 320, 640))
+        photo, label, rects = _render_facade(rng, w, h)
+        stem = root / "base" / f"cmp_b{i:04d}"
+        Image.fromarray(photo).save(stem.with_suffix(".jpg"), quality=90)
+        png = Image.fromarray(label)
+        png.putpalette(palette + [0] * (768 - len(palette)))
+        png.save(stem.with_suffix(".png"))
+        stem.with_suffix(".xml").write_text(_annotation_xml(rects, w, h))
+    return root
