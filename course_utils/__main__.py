@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default=None, help="folder for the executed notebooks")
 
     build = sub.add_parser("build", help="build solutions/ and exercises/ from notebooks/src")
+    build.add_argument("lessons", nargs="*", help="lesson numbers to build (default: all)")
     build.add_argument("--check", action="store_true",
                        help="only report stale notebooks; exit 1 if any")
     build.add_argument("--pin", nargs="+", metavar="LESSON", default=[],
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         for source in authoring.lesson_sources():
             if any(source.stem.startswith(x) for x in args.pin):
                 print(f"pinned: {authoring.pin(source)}")
-        changed = authoring.build(check=args.check)
+        changed = authoring.build(check=args.check, lessons=args.lessons or None)
         for path in changed:
             print(("stale: " if args.check else "wrote: ") + str(path))
         if args.check and changed:

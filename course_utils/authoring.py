@@ -162,8 +162,11 @@ def build_lesson(source: Path) -> dict[str, str]:
             for kind, nb in (("solutions", solution), ("exercises", exercise))}
 
 
-def build(notebooks_dir: Path = NOTEBOOKS, check: bool = False) -> list[Path]:
+def build(notebooks_dir: Path = NOTEBOOKS, check: bool = False,
+          lessons: list[str] | None = None) -> list[Path]:
     """Write (or, with ``check``, only compare) every lesson's two notebooks.
+
+    ``lessons`` (e.g. ``["03"]``) limits the build to those lessons and keeps the rest as is.
 
     Returns:
         The notebooks that were written, or that are stale or missing when ``check``.
@@ -172,6 +175,8 @@ def build(notebooks_dir: Path = NOTEBOOKS, check: bool = False) -> list[Path]:
     sources = lesson_sources(notebooks_dir / "src")
     if not sources:
         raise AuthoringError(f"no lesson sources NN-slug.py in {notebooks_dir / 'src'}")
+    if lessons:
+        sources = [s for s in sources if any(s.stem.startswith(x) for x in lessons)]
     changed = []
     expected = set()
     for source in sources:
@@ -184,7 +189,7 @@ def build(notebooks_dir: Path = NOTEBOOKS, check: bool = False) -> list[Path]:
             if not check:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
-    for kind in ("solutions", "exercises"):
+    for kind in ("solutions", "exercises") if not lessons else ():
         for orphan in sorted((notebooks_dir / kind).glob("*.ipynb")):
             if orphan not in expected:
                 changed.append(orphan)
