@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -61,7 +62,8 @@ def _run_one(path: Path, quick: bool, out_dir: Path, timeout: int) -> dict:
             NotebookClient(nb, timeout=timeout, kernel_name="python3",
                            resources={"metadata": {"path": str(path.parent)}}).execute()
         except CellExecutionError as exc:
-            status = f"FAILED: {str(exc).strip().splitlines()[-1][:120]}"
+            last = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]
+            status = f"FAILED: {last[:120]}"
         finally:
             seconds = time.perf_counter() - start
             for key, value in saved.items():
