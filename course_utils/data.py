@@ -70,6 +70,9 @@ class DataSource:
     path: Path
     kind: str  # "argument", "COURSE_DATA_DIR", "data_links", "course HPC" or "synthetic"
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}"
+
 
 def candidates(name: str, root: str | os.PathLike | None = None) -> list[DataSource]:
     """Every place ``name`` may be read from, in the order they are tried."""
@@ -113,6 +116,9 @@ def synthetic_dir(name: str) -> Path:
     return Path(base) / "synthetic" / _entry(name)["folder"]
 
 
+_announced: set[str] = set()
+
+
 def _synthetic_source(name: str, source: DataSource) -> DataSource:
     from course_utils import synthetic
 
@@ -127,6 +133,9 @@ def _synthetic_source(name: str, source: DataSource) -> DataSource:
             import shutil
 
             shutil.rmtree(tmp, ignore_errors=True)
+    if name in _announced:
+        return source
+    _announced.add(name)
     print(
         f"Using SYNTHETIC {name} data (a generated twin in the real layout) from {source.path}. "
         f"To use the real data, link it: see data_links/README.md."
@@ -152,6 +161,13 @@ def _size_tuple(size) -> tuple[int, int] | None:
     if h < 1 or w < 1:
         raise ValueError(f"size must be positive, got {size!r}")
     return int(h), int(w)
+
+
+def _check_layout(source: DataSource, split: str | None = None) -> None:
+    """Fail early, saying what was expected and found, if the folder's layout is wrong."""
+    from course_utils import datasets  # imports this module: not at import time
+
+    datasets.check_layout(source.name, source.path, None if split is None else [split])
 
 
 def _open(path: Path) -> Image.Image:
@@ -217,6 +233,7 @@ class PhCDataset(_InMemoryDataset):
         if not 0 < val_fraction < 1:
             raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
         self.split, self.source = split, locate("phc", root)
+        _check_layout(self.source, "test" if split == "test" else "train")
         folder = self.source.path / ("test" if split == "test" else "train")
         images, targets, names = _read_phc_folder(folder, _size_tuple(size))
         self.images, self.targets, self.names = images, targets, names
@@ -253,6 +270,7 @@ class FacadeDataset(_InMemoryDataset):
     def __init__(self, split: str, root=None, size=(256, 192), limit: int | None = None):
         _check_split(split)
         self.split, self.source = split, locate("facade", root)
+        _check_layout(self.source)
         size = _size_tuple(size)
         if size is None:
             raise ValueError("FacadeDataset needs a size: the photos differ in size")
@@ -330,7 +348,7 @@ def _read_facade_folder(root: Path, size):
         fit = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
         photo = photo.resize(fit, Image.BILINEAR, reducing_gap=2.0)
         label = Image.fromarray(ids).resize(fit, Image.NEAREST)
-        images[i, :, : fit[1], : fit[0]] = torch.from_numpy(np.asarray(photo)).permute(2, 0, 1)
+        images[i, :, : fit[1], : fit[0]] = torch.from_numpy(np.array(photo)).permute(2, 0, 1)
         targets[i, : fit[1], : fit[0]] = torch.from_numpy(np.asarray(label) - 1)
     return images, targets, stems
 

@@ -60,10 +60,8 @@ def show_samples(images, targets=None, preds=None, titles=None, max_items: int =
             axes[0, i].set_title(titles[i], fontsize=9)
         if preds is not None:
             _overlay(axes[1, i], images[i], target, preds[i])
-    axes[0, 0].set_title((titles[0] + "\n" if titles else "") + "truth: yellow outline",
-                         fontsize=9, loc="left")
-    if preds is not None:
-        axes[1, 0].set_title("prediction: magenta", fontsize=9, loc="left")
+    key = "truth: yellow outline" + ("   prediction: magenta fill" if preds is not None else "")
+    fig.suptitle(key, fontsize=9, x=0.01, ha="left")
     fig.tight_layout()
     return fig
 
@@ -120,12 +118,12 @@ def colorize(target: torch.Tensor, ignore_index: int = 255) -> np.ndarray:
     return palette[target.detach().cpu().numpy().astype(np.uint8)]
 
 
-def facade_legend(fig_or_ax, ncol: int = 6, **kwargs):
-    """Add a legend of the 12 facade classes, in their palette colours."""
+def facade_legend(fig_or_ax, ncol: int = 7, **kwargs):
+    """Add a legend of the 12 facade classes in their palette colours, and the ignore value."""
     handles = [
         Patch(facecolor=np.array(rgb) / 255, edgecolor="0.3", label=f"{i} {name}")
         for i, (name, rgb) in enumerate(zip(FACADE_CLASSES, FACADE_PALETTE, strict=True))
-    ]
+    ] + [Patch(facecolor="black", edgecolor="0.3", label="255 ignore (padding)")]
     kwargs = {"loc": "lower center", "ncol": ncol, "fontsize": 8, "frameon": False} | kwargs
     return fig_or_ax.legend(handles=handles, **kwargs)
 
@@ -154,7 +152,8 @@ def show_facades(images, targets, preds=None, max_items: int = 4, size: float = 
 def plot_confusion_matrix(matrix: torch.Tensor, class_names=FACADE_CLASSES, title: str = ""):
     """A row-normalised confusion matrix (rows: true class) with class names and values."""
     m = matrix.detach().cpu().double().numpy()
-    m = m / np.clip(m.sum(1, keepdims=True), 1e-12, None) if m.max() > 1 else m
+    counts = not matrix.is_floating_point() or m.max() > 1  # else already row-normalised
+    m = m / np.clip(m.sum(1, keepdims=True), 1e-12, None) if counts else m
     k = len(class_names)
     fig, ax = plt.subplots(figsize=(0.55 * k + 2, 0.55 * k + 1.5))
     im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
