@@ -229,7 +229,7 @@ def save_masks(masks: torch.Tensor, names: list[str], out_dir: str | os.PathLike
         raise ValueError(f"expected masks (N, 1, H, W) or (N, H, W), got {tuple(masks.shape)}")
     if len(names) != len(masks):
         raise ValueError(f"{len(masks)} masks but {len(names)} names")
-    values = torch.unique(masks)
+    values = torch.unique(masks.byte() if masks.dtype == torch.bool else masks)
     if not torch.isin(values, values.new_tensor([0, 1])).all():
         raise ValueError(f"masks must hold 0/1 only, found {values[:6].tolist()}; "
                          f"threshold probabilities first")

@@ -1,0 +1,141 @@
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from course_utils import config
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("true", True), ("TRUE", True), (" yes ", True), ("on", True),
+     ("0", False), ("", False), ("false", False), ("no", False), ("off", False)],
+)
+def test_is_quick_values(monkeypatch, value, expected):
+    monkeypatch.setenv("COURSE_QUICK", value)
+    assert config.is_quick() is expected
+
+
+def test_is_quick_unset_is_full_mode(monkeypatch):
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    assert config.is_quick() is False
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "yess"])
+def test_is_quick_bad_value_names_it(monkeypatch, value):
+    monkeypatch.setenv("COURSE_QUICK", value)
+    with pytest.raises(ValueError, match=f"COURSE_QUICK='{value}'"):
+        config.is_quick()
+
+
+def _draws():
+    # the legacy global NumPy state is what seed_everything seeds
+    return random.random(), np.random.rand(), torch.rand(1).item()  # noqa: NPY002
+
+
+def test_seed_everything_reproduces_python_numpy_torch():
+    config.seed_everything(3)
+    first = _draws()
+    config.seed_everything(3)
+    assert _draws() == first
+    config.seed_everything(4)
+    assert _draws() != first
+
+
+def test_seed_everything_returns_a_seeded_generator():
+    a = torch.rand(3, generator=config.seed_everything(7))
+    b = torch.rand(3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", None])
+def test_seed_everything_bad_seed(seed):
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        config.seed_everything(seed)
+
+
+def test_get_device_cpu():
+    assert config.get_device("cpu") == torch.device("cpu")
+
+
+def test_get_device_unavailable_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device 'cuda' is not available"):
+        config.get_device("cuda")
+
+
+def test_get_device_unknown_type():
+    with pytest.raises(ValueError, match="device 'meta' is not available"):
+        config.get_device("meta")
+
+
+def test_get_device_reads_course_device(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert config.get_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="'cuda'"):
+        config.get_device()
+
+
+def test_get_device_argument_beats_env(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    assert config.get_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")],
+)
+def test_get_device_default_order(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(config, "_mps_available", lambda: mps)
+    assert config.get_device() == torch.device(expected)
+
+
+def test_environment_report(monkeypatch):
+    monkeypatch.setenv("COURSE_QUICK", "1")
+    report = config.environment_report(torch.device("cpu"))
+    assert list(report) == ["python", "platform", "torch", "torchvision", "device",
+                            "cpu threads", "quick mode"]
+    assert report["device"] == "cpu"
+    assert report["torch"] == torch.__version__
+    assert report["torchvision"] == torchvision.__version__
+    assert report["quick mode"] == "on"
+    assert all(isinstance(v, str) for v in report.values())
+    monkeypatch.setenv("COURSE_QUICK", "0")
+    assert config.environment_report(torch.device("cpu"))["quick mode"] == "off"
+
+
+def test_print_table_aligns(capsys):
+    config.print_table({"a": 1, "long key": "x"})
+    assert capsys.readouterr().out == "a         1\nlong key  x\n"
+
+
+def test_record_result_writes_json_and_rounds(monkeypatch, tmp_path, capsys):
+    path = tmp_path / "results.json"
+    monkeypatch.setenv("COURSE_RESULTS_FILE", str(path))
+    config.record_result("test Dice", 0.123456789)
+    config.record_result("epochs", 3, echo=False)
+    config.record_result("np", np.float32(0.5))
+    assert json.loads(path.read_text()) == {"test Dice": 0.1235, "epochs": 3, "np": 0.5}
+    assert capsys.readouterr().out == "test Dice: 0.1235\nnp: 0.5\n"
+
+
+def test_record_result_overwrites_same_key(monkeypatch, tmp_path):
+    path = tmp_path / "results.json"
+    monkeypatch.setenv("COURSE_RESULTS_FILE", str(path))
+    config.record_result("x", 1, echo=False)
+    config.record_result("x", 2, echo=False)
+    assert json.loads(path.read_text()) == {"x": 2}
+
+
+def test_record_result_without_runner_only_prints(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config.record_result("loss", 1.0)
+    assert capsys.readouterr().out == "loss: 1.0\n"
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,106 @@
+"""The committed notebooks: up to date with their sources, exercises free of solutions,
+stubs that say what to do, and no outputs except pinned ones."""
+
+import ast
+
+import nbformat
+import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+
+from course_utils import authoring
+
+NOTEBOOKS = authoring.NOTEBOOKS
+LESSONS = [source.stem for source in authoring.lesson_sources()]
+# Lines so common that finding them elsewhere in an exercise says nothing about a leak.
+TRIVIAL = {"", "pass", "return", "...", ")", "]", "}", "else:", "try:", "break", "continue"}
+
+
+def _read(kind, lesson):
+    return nbformat.read(NOTEBOOKS / kind / f"{lesson}.ipynb", as_version=4)
+
+
+def _region_lines(cell, where):
+    lines = cell.source.split("\n")
+    for begin, end in authoring._regions(lines, where):
+        yield from lines[begin + 1 : end]
+
+
+def _python(cell):
+    """The cell as plain Python (IPython magics and shell escapes translated)."""
+    return TransformerManager().transform_cell(cell.source)
+
+
+def _stubs(tree):
+    """``raise NotImplementedError(...)`` nodes of a module."""
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+                and isinstance(node.exc.func, ast.Name)
+                and node.exc.func.id == "NotImplementedError"):
+            yield node.exc
+
+
+def test_there_are_lessons():
+    assert LESSONS, f"no lesson sources in {NOTEBOOKS / 'src'}"
+
+
+def test_generated_notebooks_are_up_to_date():
+    stale = authoring.build(check=True)
+    assert stale == [], "run `python -m course_utils build` and commit: " + ", ".join(
+        str(p.relative_to(NOTEBOOKS)) for p in stale)
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_exercise_holds_no_solution_text(lesson):
+    exercise = "\n".join(cell.source for cell in _read("exercises", lesson).cells)
+    solution = _read("solutions", lesson)
+    for i, cell in enumerate(solution.cells):
+        for line in _region_lines(cell, f"{lesson}, cell {i}"):
+            text = line.strip()
+            if text.lstrip("# ").strip() in TRIVIAL:
+                continue
+            assert text not in exercise, f"{lesson}, cell {i}: solution line {text!r} leaks"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_exercise_has_no_markers(lesson):
+    for cell in _read("exercises", lesson).cells:
+        assert authoring.BEGIN not in cell.source and authoring.END not in cell.source
+        assert "BEGIN SOLUTION" not in cell.source and "END SOLUTION" not in cell.source
+        assert "nbgrader" not in cell.metadata
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_stub_says_what_to_do(lesson):
+    solution, exercise = _read("solutions", lesson), _read("exercises", lesson)
+    regions = sum(len(list(authoring._regions(c.source.split("\n"), f"{lesson}, cell {i}")))
+                  for i, c in enumerate(solution.cells) if c.cell_type == "code")
+    stubs = 0
+    for i, cell in enumerate(exercise.cells):
+        if cell.cell_type != "code":
+            continue
+        for call in _stubs(ast.parse(_python(cell))):
+            stubs += 1
+            message = call.args[0] if len(call.args) == 1 and not call.keywords else None
+            assert isinstance(message, ast.Constant) and isinstance(message.value, str), \
+                f"{lesson}, cell {i}: NotImplementedError needs one string message"
+            assert message.value.strip(), f"{lesson}, cell {i}: empty NotImplementedError message"
+    assert stubs >= regions, f"{lesson}: {regions} solution regions but {stubs} stubs"
+
+
+@pytest.mark.parametrize("kind", ["solutions", "exercises"])
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_no_outputs_except_pinned(lesson, kind):
+    nb = _read(kind, lesson)
+    assert nb.metadata.kernelspec.name == "python3"
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        assert cell.execution_count is None, f"{lesson} {kind}, cell {cell.id} has a count"
+        pinned = kind == "solutions" and cell.source.startswith(authoring.PIN)
+        if not pinned:
+            assert cell.outputs == [], f"{lesson} {kind}, cell {cell.id} has outputs"
+
+
+@pytest.mark.parametrize("kind", ["solutions", "exercises"])
+def test_every_committed_notebook_has_a_source(kind):
+    assert sorted(p.stem for p in (NOTEBOOKS / kind).glob("*.ipynb")) == LESSONS

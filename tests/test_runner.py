@@ -1,0 +1,147 @@
+"""course_utils.runner without a kernel: the lesson filter, one run with a fake client, the table."""
+
+import json
+import os
+import re
+
+import nbformat
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from course_utils import runner
+
+
+@pytest.fixture
+def notebooks(tmp_path, monkeypatch):
+    """A notebooks/ folder with three (empty) solution notebooks and a non-lesson file."""
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    for name in ("00-setup", "01-first", "02-second", "scratch"):
+        nbformat.write(nbformat.v4.new_notebook(), solutions / f"{name}.ipynb")
+    monkeypatch.setattr(runner, "NOTEBOOKS", tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def ran(monkeypatch):
+    """Replace the execution of one lesson by a record of which lessons would run."""
+    calls = []
+
+    def fake_run_one(path, quick, out_dir, timeout):
+        calls.append((path.name, quick, out_dir, timeout))
+        return {"lesson": path.stem}
+
+    monkeypatch.setattr(runner, "_run_one", fake_run_one)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("lessons", "expected"),
+    [
+        (None, ["00-setup", "01-first", "02-second"]),
+        ([], ["00-setup", "01-first", "02-second"]),
+        (["01"], ["01-first"]),
+        (["02", "00"], ["00-setup", "02-second"]),
+        (["01-first"], ["01-first"]),
+        (["0"], ["00-setup", "01-first", "02-second"]),
+    ],
+)
+def test_run_lessons_filter(notebooks, ran, tmp_path, lessons, expected):
+    rows = runner.run_lessons(lessons, out_dir=tmp_path / "out", timeout=5)
+    assert [r["lesson"] for r in rows] == expected
+    assert [c[0] for c in ran] == [f"{name}.ipynb" for name in expected]
+    assert all(c[1:] == (True, tmp_path / "out", 5) for c in ran)
+    assert (tmp_path / "out").is_dir()
+
+
+def test_run_lessons_full_mode(notebooks, ran, tmp_path):
+    runner.run_lessons(["00"], quick=False, out_dir=tmp_path / "out")
+    assert ran[0][1] is False
+
+
+@pytest.mark.parametrize("lessons", [["42"], ["setup"], ["scratch"]])
+def test_run_lessons_bad_name(notebooks, ran, tmp_path, lessons):
+    message = re.escape(f"no solution notebook matches {lessons}; try a number such as 00")
+    with pytest.raises(ValueError, match=message):
+        runner.run_lessons(lessons, out_dir=tmp_path / "out")
+    assert ran == []
+    assert not (tmp_path / "out").exists()
+
+
+class _FakeClient:
+    """Stands in for nbclient: records the environment and writes the lesson's results."""
+
+    results = {"data": "synthetic", "test Dice": 0.81, "epochs": 3}
+    error = None
+    seen = {}
+
+    def __init__(self, nb, timeout, kernel_name, resources):
+        self.nb = nb
+        _FakeClient.seen = {"timeout": timeout, "kernel": kernel_name,
+                            "cwd": resources["metadata"]["path"]}
+
+    def execute(self):
+        _FakeClient.seen["quick"] = os.environ["COURSE_QUICK"]
+        with open(os.environ["COURSE_RESULTS_FILE"], "w") as f:
+            json.dump(self.results, f)
+        self.nb.cells.append(nbformat.v4.new_markdown_cell("executed"))
+        if self.error:
+            raise self.error
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_run_one_collects_results(notebooks, tmp_path, monkeypatch, quick):
+    monkeypatch.setattr(runner, "NotebookClient", _FakeClient)
+    monkeypatch.setenv("COURSE_QUICK", "maybe")
+    monkeypatch.delenv("COURSE_RESULTS_FILE", raising=False)
+    path = notebooks / "solutions" / "01-first.ipynb"
+    row = runner._run_one(path, quick, tmp_path, timeout=9)
+    assert row["lesson"] == "01-first" and row["status"] == "ok"
+    assert row["data"] == "synthetic" and row["headline"] == "test Dice 0.81, epochs 3"
+    assert row["seconds"] >= 0
+    assert _FakeClient.seen == {"timeout": 9, "kernel": "python3",
+                                "cwd": str(notebooks / "solutions"),
+                                "quick": "1" if quick else "0"}
+    assert os.environ["COURSE_QUICK"] == "maybe" and "COURSE_RESULTS_FILE" not in os.environ
+    executed = nbformat.read(tmp_path / "01-first.ipynb", as_version=4)
+    assert executed.cells[-1].source == "executed"
+
+
+def test_run_one_reports_failure_and_missing_results(notebooks, tmp_path, monkeypatch):
+    class Failing(_FakeClient):
+        results = {}
+        error = CellExecutionError("Traceback (most recent call last):\n...\n"
+                                   "\x1b[0;31mZeroDivisionError\x1b[0m: division by zero\n",
+                                   "ZeroDivisionError", "division by zero")
+
+    monkeypatch.setattr(runner, "NotebookClient", Failing)
+    row = runner._run_one(notebooks / "solutions" / "00-setup.ipynb", True, tmp_path, 9)
+    assert row["status"] == "FAILED: ZeroDivisionError: division by zero"
+    assert row["data"] == "-" and row["headline"] == "-"
+    assert (tmp_path / "00-setup.ipynb").is_file()
+
+
+def test_print_summary(capsys):
+    rows = [
+        {"lesson": "00-setup", "status": "ok", "seconds": 12.34, "data": "synthetic",
+         "headline": "cells 120/31/500"},
+        {"lesson": "01-first-network", "status": "FAILED: boom", "seconds": 3.0, "data": "-",
+         "headline": "-"},
+    ]
+    runner.print_summary(rows)
+    assert capsys.readouterr().out == (
+        "lesson            status        seconds  data       headline\n"
+        "----------------  ------------  -------  ---------  ----------------\n"
+        "00-setup          ok            12.3     synthetic  cells 120/31/500\n"
+        "01-first-network  FAILED: boom  3.0      -          -\n"
+        "total 15.3 s, 1/2 ok\n"
+    )
+
+
+def test_print_summary_no_rows(capsys):
+    runner.print_summary([])
+    assert capsys.readouterr().out == (
+        "lesson  status  seconds  data  headline\n"
+        "------  ------  -------  ----  --------\n"
+        "total 0.0 s, 0/0 ok\n"
+    )
