@@ -2,8 +2,8 @@
 
 The synthetic cells must behave like the real ones: a global threshold fails (the cell is
 not brighter than its surroundings) while a small U-Net, trained 10 epochs at 64x64 on the
-151 training images (Adam, lr 1e-3, batch 16), succeeds. Run it (CPU heavy, so under the
-shared lock on shared machines):
+121 training images (the train folder less its validation fifth; Adam, lr 1e-3, batch 16),
+succeeds. Run it (CPU heavy, so under the shared lock on shared machines):
 
     flock /tmp/torch.lock python benchmarks/otsu_vs_unet.py [--preview /tmp/synth_preview]
 
