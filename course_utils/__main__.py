@@ -1,9 +1,11 @@
-"""Command line: ``python -m course_utils {run,build,env}``."""
+"""Command line: ``python -m course_utils {run,build,env,data}``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from course_utils import datasets_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
                             "'# NBVAL_CHECK_OUTPUT' cells")
 
     sub.add_parser("env", help="print the environment report and where each dataset is read from")
+
+    datasets_cli.add_arguments(
+        sub.add_parser("data", help="status, link, fetch, prepare and synth the datasets"))
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -46,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             print("run `python -m course_utils build` and commit the notebooks")
             return 1
         return 0
+    if args.command == "data":
+        return datasets_cli.run(args)
     if args.command == "env":
         from course_utils import config, data
 
