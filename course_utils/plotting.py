@@ -9,6 +9,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import patheffects
+from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 from course_utils.facade_classes import FACADE_CLASSES, FACADE_PALETTE
@@ -40,9 +42,14 @@ def _overlay(ax, image, target=None, pred=None) -> None:
     ax.imshow(_image(image))
     if pred is not None:
         p = _mask(pred) >= 0.5
-        ax.imshow(np.ma.masked_where(~p, p), cmap="spring", alpha=0.45, vmin=0, vmax=1)
+        # a one-colour map: "spring" drew True (= 1) in yellow, the colour of the truth outline
+        ax.imshow(np.ma.masked_where(~p, p), cmap=ListedColormap([PRED_COLOUR]), alpha=0.45,
+                  vmin=0, vmax=1)
     if target is not None:
-        ax.contour(_mask(target), levels=[0.5], colors=TRUE_COLOUR, linewidths=1.2)
+        contour = ax.contour(_mask(target), levels=[0.5], colors=TRUE_COLOUR, linewidths=1.2)
+        # a dark edge keeps the outline apart from the images' own bright (yellow) halos
+        contour.set_path_effects([patheffects.Stroke(linewidth=2.6, foreground="black"),
+                                  patheffects.Normal()])
     ax.set_axis_off()
 
 
