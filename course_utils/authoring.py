@@ -147,6 +147,8 @@ def _apply_pins(nb, source: Path) -> None:
                     f"(new or edited); run `python -m course_utils build --pin {source.stem[:2]}`"
                 )
             cell.outputs = [nbformat.from_dict(o) for o in pinned[_key(cell.source)]]
+            # nbval rejects outputs on a cell whose execution_count is None ("unrun")
+            cell.execution_count = 1
 
 
 def build_lesson(source: Path) -> dict[str, str]:

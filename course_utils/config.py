@@ -53,7 +53,7 @@ def seed_everything(seed: int) -> torch.Generator:
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global RNG is what other libraries draw from
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 

@@ -89,8 +89,9 @@ def compare_predictions(images, targets, preds: dict[str, torch.Tensor], max_ite
         for c in range(n):
             image, target, pred = images[c], targets[c], preds[name][c]
             if crop is not None:
-                t, l, h, w = crop
-                image, target, pred = (x[..., t : t + h, l : l + w] for x in (image, target, pred))
+                top, left, h, w = crop
+                image, target, pred = (x[..., top : top + h, left : left + w]
+                                       for x in (image, target, pred))
             _overlay(axes[r, c], image, target, pred)
         axes[r, 0].text(-0.08, 0.5, name, transform=axes[r, 0].transAxes, rotation=90,
                         ha="right", va="center", fontsize=10)

@@ -2,7 +2,15 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.models import EncDec, UNet, check_input_size, conv_block, count_parameters
+from course_utils.models import (
+    DilatedNet,
+    EncDec,
+    UNet,
+    UNet2,
+    check_input_size,
+    conv_block,
+    count_parameters,
+)
 
 
 @pytest.mark.parametrize("model_cls", [EncDec, UNet])
@@ -117,4 +125,78 @@ def test_unet_decoder_takes_twice_the_width(width, depth):
     assert [block[0].in_channels for block in unet.decoder] == [2 * width] * (depth - 1)
     assert [block[0].in_channels for block in encdec.decoder] == [width] * (depth - 1)
     assert unet.head.in_channels == 2 * width and encdec.head.in_channels == width
+
+
+# --- UNet2 (strided) and DilatedNet ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model_cls", "in_channels", "out_channels", "width", "depth", "size"),
+    [
+        (UNet2, 3, 1, 4, 1, (8, 8)),
+        (UNet2, 1, 3, 2, 3, (16, 24)),
+        (UNet2, 3, 12, 4, 4, (32, 16)),
+        (DilatedNet, 3, 1, 4, 1, (5, 7)),
+        (DilatedNet, 1, 3, 2, 3, (17, 16)),
+        (DilatedNet, 3, 12, 4, 5, (9, 33)),
+    ],
+)
+def test_strided_and_dilated_keep_the_input_size(model_cls, in_channels, out_channels, width,
+                                                 depth, size):
+    model = model_cls(in_channels, out_channels, width=width, depth=depth)
+    assert model(torch.rand(2, in_channels, *size)).shape == (2, out_channels, *size)
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        # encoder 3->2 (54 + BN 4), down 2->2 stride 2 (36 + 4), bottleneck (36 + 4),
+        # up: transposed 2x2 2->2 (16 + bias 2), head 4->1 (36 + 1)
+        (UNet2(3, 1, width=2, depth=1), 58 + 40 + 40 + 18 + 37),
+        # the same without BatchNorm: every convolution has a bias instead
+        (UNet2(3, 1, width=2, depth=1, batch_norm=False), 56 + 38 + 38 + 18 + 37),
+        # 3->4 dilation 1 (108 + BN 8), 4->4 dilation 2 (144 + 8), 1x1 head 4->1 (4 + 1)
+        (DilatedNet(3, 1, width=4, depth=2), 116 + 152 + 5),
+        (DilatedNet(3, 1, width=4, depth=2, batch_norm=False), 112 + 148 + 5),
+    ],
+)
+def test_strided_and_dilated_parameters_hand_computed(module, expected):
+    assert count_parameters(module) == expected
+
+
+@pytest.mark.parametrize(("width", "depth"), [(2, 1), (4, 3)])
+def test_unet2_resamples_with_strided_convolutions(width, depth):
+    model = UNet2(3, 1, width, depth)
+    assert not any(isinstance(m, nn.MaxPool2d | nn.Upsample) for m in model.modules())
+    assert [block[0].stride for block in model.down] == [(2, 2)] * depth
+    assert [(up.kernel_size, up.stride) for up in model.up] == [((2, 2), (2, 2))] * depth
+    assert [block[0].in_channels for block in model.decoder] == [2 * width] * (depth - 1)
+    assert model.head.in_channels == 2 * width
+
+
+def test_dilated_net_doubles_its_dilation():
+    model = DilatedNet(3, 1, width=4, depth=4)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.dilation for c in convs] == [(1, 1), (2, 2), (4, 4), (8, 8), (1, 1)]
+    assert [c.padding for c in convs[:-1]] == [(1, 1), (2, 2), (4, 4), (8, 8)]
+    assert convs[-1].kernel_size == (1, 1)
+    assert all(c.stride == (1, 1) for c in convs)
+
+
+def test_unet2_checks_its_input():
+    with pytest.raises(ValueError, match="input width 10 is not divisible by 2\\*\\*depth = 4"):
+        UNet2(3, 1, width=2, depth=2)(torch.zeros(1, 3, 8, 10))
+
+
+@pytest.mark.parametrize("shape", [(3, 16, 16), (1, 1, 3, 16, 16)])
+def test_dilated_net_needs_a_batch(shape):
+    with pytest.raises(ValueError, match=r"expected a batch \(N, C, H, W\), got shape"):
+        DilatedNet(3, 1, width=2, depth=2)(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("model_cls", [UNet2, DilatedNet])
+@pytest.mark.parametrize(("width", "depth"), [(0, 2), (2, 0), (-1, 1)])
+def test_strided_and_dilated_bad_width_or_depth(model_cls, width, depth):
+    with pytest.raises(ValueError, match="depth and width must be at least 1"):
+        model_cls(width=width, depth=depth)
 

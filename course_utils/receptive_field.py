@@ -1,0 +1,112 @@
+"""Receptive fields: by formula for a chain of convolutions, and measured with gradients.
+
+The receptive field of an output pixel is the set of input pixels it depends on. For a
+chain of layers with kernel sizes k_l, strides s_l and dilations d_l its width is
+
+    r = 1 + sum_l d_l * (k_l - 1) * (s_1 * ... * s_{l-1})
+
+(each layer widens it by its dilated kernel's reach, measured in input pixels). Any network,
+chain or not, can be measured instead: the pixels where the gradient of one output pixel
+with respect to the input is non-zero are exactly the pixels it depends on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["gradient_support", "measured_receptive_field", "receptive_field"]
+
+
+def receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int] | None = None,
+                    dilations: Sequence[int] | None = None) -> int:
+    """Width of the receptive field of a chain of convolutions (or poolings), by formula.
+
+    Args:
+        kernel_sizes: kernel size of each layer, first layer first.
+        strides: stride of each layer (default all 1).
+        dilations: dilation of each layer (default all 1).
+
+    Returns:
+        The width in input pixels, e.g. 7 for three 3x3 convolutions.
+    """
+    kernel_sizes = list(kernel_sizes)
+    if not kernel_sizes:
+        raise ValueError("kernel_sizes is empty; give one kernel size per layer")
+    n = len(kernel_sizes)
+    strides = [1] * n if strides is None else list(strides)
+    dilations = [1] * n if dilations is None else list(dilations)
+    for name, values in (("kernel_sizes", kernel_sizes), ("strides", strides),
+                         ("dilations", dilations)):
+        if len(values) != n:
+            raise ValueError(f"{name} has {len(values)} entries but kernel_sizes has {n}")
+        bad = [v for v in values if not isinstance(v, int) or v < 1]
+        if bad:
+            raise ValueError(f"{name} must be positive integers, got {bad[0]!r}")
+    width, jump = 1, 1
+    for k, s, d in zip(kernel_sizes, strides, dilations, strict=True):
+        width += d * (k - 1) * jump
+        jump *= s
+    return width
+
+
+def gradient_support(model: nn.Module, input_size: int | tuple[int, int], in_channels: int = 3,
+                     samples: int = 4, seed: int = 0) -> torch.Tensor:
+    """Input pixels that the centre output pixel depends on, as a boolean ``(H, W)`` map.
+
+    The centre pixel of every output channel is summed, back-propagated to ``samples``
+    random inputs, and a pixel counts as seen where any sample or channel has a non-zero
+    gradient. Several samples keep a ReLU that happens to be off for one input from hiding
+    a pixel. The model runs in eval mode (BatchNorm uses its running statistics); its
+    mode is restored afterwards and its parameters' gradients are left untouched.
+
+    Args:
+        model: maps ``(N, in_channels, H, W)`` to ``(N, C, H, W)``.
+        input_size: ``H`` (square) or ``(H, W)``; pick it larger than the receptive field.
+        in_channels: channels the model expects.
+        samples: random inputs to combine.
+        seed: seed of the random inputs.
+    """
+    h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if h < 1 or w < 1 or samples < 1:
+        raise ValueError(f"input_size and samples must be positive, got {input_size!r} "
+                         f"and {samples}")
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(samples, in_channels, h, w, generator=generator).to(device)
+    x.requires_grad_(True)
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(x)
+    finally:
+        model.train(was_training)
+    if out.ndim != 4 or out.shape[-2:] != (h, w):
+        raise ValueError(f"the output {tuple(out.shape)} does not keep the input size "
+                         f"{(h, w)}; the centre pixel would not line up with the input's")
+    (grad,) = torch.autograd.grad(out[:, :, h // 2, w // 2].sum(), x)
+    return (grad.abs().sum(dim=(0, 1)) > 0).cpu()
+
+
+def measured_receptive_field(model: nn.Module, input_size: int | tuple[int, int],
+                             in_channels: int = 3, samples: int = 4,
+                             seed: int = 0) -> tuple[int, int]:
+    """Height and width of the box around ``gradient_support``: the measured receptive field.
+
+    Raises:
+        ValueError: if the support reaches the border of the input, where the true receptive
+            field may be cut off; measure again with a larger ``input_size``.
+    """
+    support = gradient_support(model, input_size, in_channels, samples, seed)
+    rows = support.any(dim=1).nonzero().flatten()
+    cols = support.any(dim=0).nonzero().flatten()
+    if len(rows) == 0:
+        return 0, 0
+    h, w = support.shape
+    if rows[0] == 0 or cols[0] == 0 or rows[-1] == h - 1 or cols[-1] == w - 1:
+        raise ValueError(f"the receptive field reaches the border of the {h}x{w} input and may "
+                         f"be cut off; measure with a larger input_size")
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)

@@ -1,0 +1,239 @@
+"""The model checks pass the reference models and catch each typical mistake by name."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.checks import CheckFailed
+from course_utils.checks.models import check_dilated_net, check_unet, check_unet2
+from course_utils.models import DilatedNet, EncDec, UNet, UNet2, check_input_size, conv_block
+
+
+@pytest.mark.parametrize(
+    ("check", "model_cls", "printed"),
+    [
+        (check_unet, UNet, "✔ UNet: all 14 checks passed."),
+        (check_unet2, UNet2, "✔ UNet2: all 14 checks passed."),
+        (check_dilated_net, DilatedNet, "✔ DilatedNet: all 12 checks passed."),
+    ],
+)
+def test_reference_models_pass(check, model_cls, printed, capsys):
+    check(model_cls)
+    assert capsys.readouterr().out.strip() == printed
+
+
+# --- broken U-Nets, one mistake each ------------------------------------------------------
+
+class HeadWithoutSkip(UNet):
+    """Decoder steps use their skips, the head does not (and its channels were adjusted)."""
+
+    def __init__(self, in_channels=3, out_channels=1, width=64, depth=4, batch_norm=True):
+        super().__init__(in_channels, out_channels, width, depth, batch_norm)
+        self.head = nn.Conv2d(width, out_channels, 3, padding=1)
+
+    def forward(self, x):
+        skips = []
+        for conv in self.encoder:
+            x = conv(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottleneck(x)
+        for conv in self.decoder:
+            x = conv(torch.cat([self.up(x), skips.pop()], dim=1))
+        return self.head(self.up(x))
+
+
+class NoSizeCheck(UNet):
+    def forward(self, x):
+        skips = []
+        for conv in self.encoder:
+            x = conv(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottleneck(x)
+        for conv in self.decoder:
+            x = conv(torch.cat([self.up(x), skips.pop()], dim=1))
+        return self.head(torch.cat([self.up(x), skips.pop()], dim=1))
+
+
+class VagueSizeError(UNet):
+    def forward(self, x):
+        if x.shape[-1] % 2**self.depth:
+            raise ValueError("bad input")
+        return super().forward(x)
+
+
+class AcceptsAnySize(UNet):
+    def forward(self, x):
+        if x.shape[-1] % 2**self.depth or x.shape[-2] % 2**self.depth:
+            return x.new_zeros(x.shape[0], self.head.out_channels, *x.shape[-2:])
+        return super().forward(x)
+
+
+class HalfSize(UNet):
+    def forward(self, x):
+        return F.avg_pool2d(super().forward(x), 2)
+
+
+class Detached(UNet):
+    def forward(self, x):
+        out = super().forward(x)
+        return out.detach() + 0 * out
+
+
+class RenamedEncoder(UNet):
+    def __init__(self, in_channels=3, out_channels=1, width=64, depth=4, batch_norm=True):
+        super().__init__(in_channels, out_channels, width, depth, batch_norm)
+        self.down_path = self.encoder
+        del self.encoder
+
+    def forward(self, x):
+        self.encoder = self.down_path
+        try:
+            return super().forward(x)
+        finally:
+            del self.encoder
+
+
+class WrongChannels(UNet):
+    def __init__(self, in_channels=3, out_channels=1, width=64, depth=4, batch_norm=True):
+        super().__init__(in_channels, out_channels, width, depth, batch_norm)
+        self.head = nn.Conv2d(width, out_channels, 3, padding=1)
+
+
+class OtherArguments(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+
+
+def not_a_module(**kwargs):
+    return lambda x: x
+
+
+class Unfinished(nn.Module):
+    def __init__(self, **kwargs):
+        raise NotImplementedError("fill me in")
+
+
+@pytest.mark.parametrize(
+    ("model_cls", "message"),
+    [
+        (EncDec, r"the skip from encoder level 0 \(12x20 features\) never reaches the output"),
+        (HeadWithoutSkip, "the skip from encoder level 0"),
+        (UNet2, r"UNet2\(in_channels=3, out_channels=1, width=8, depth=2\) has 4441 parameters, "
+                r"the reference has 2729"),
+        (NoSizeCheck, r"on a 12x14 input \(width not divisible by 4\) raised RuntimeError"),
+        (VagueSizeError, "does not name the bad width 14"),
+        (AcceptsAnySize, "accepted a 12x14 input although 14 is not divisible"),
+        (HalfSize, r"returned \(2, 1, 2, 2\), expected \(2, 1, 4, 4\)"),
+        (Detached, "no gradient reaches the first convolution"),
+        (RenamedEncoder, "keep EncDec's attribute names"),
+        (WrongChannels, "raised RuntimeError: .* A channel mismatch means"),
+        (OtherArguments, "unexpected keyword argument 'in_channels'. Keep the constructor"),
+        (not_a_module, "must be an nn.Module subclass"),
+    ],
+)
+def test_check_unet_names_the_mistake(model_cls, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_unet(model_cls)
+
+
+def test_a_stub_stops_the_check_with_its_own_error():
+    with pytest.raises(NotImplementedError, match="fill me in"):
+        check_unet(Unfinished)
+
+
+# --- broken strided U-Nets ----------------------------------------------------------------
+
+class PooledDown(UNet2):
+    """Transposed convolutions up, but still max-pooling down."""
+
+    def forward(self, x):
+        check_input_size(x, self.depth)
+        skips = []
+        for conv in self.encoder:
+            x = conv(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottleneck(x)
+        ups = iter(self.up)
+        for conv in self.decoder:
+            x = conv(torch.cat([next(ups)(x), skips.pop()], dim=1))
+        return self.head(torch.cat([next(ups)(x), skips.pop()], dim=1))
+
+
+class SlicedDown(UNet2):
+    """Down-samples by dropping every other pixel: no stride-2 convolution at all."""
+
+    def forward(self, x):
+        check_input_size(x, self.depth)
+        skips = []
+        for conv in self.encoder:
+            x = conv(x)
+            skips.append(x)
+            x = x[..., ::2, ::2]
+        x = self.bottleneck(x)
+        ups = iter(self.up)
+        for conv in self.decoder:
+            x = conv(torch.cat([next(ups)(x), skips.pop()], dim=1))
+        return self.head(torch.cat([next(ups)(x), skips.pop()], dim=1))
+
+
+@pytest.mark.parametrize(
+    ("model_cls", "message"),
+    [
+        (UNet, r"UNet\(.*\) still calls interpolate, max_pool2d"),
+        (PooledDown, r"still calls max_pool2d;"),
+        (SlicedDown, r"ran 0 stride-2 convolutions and 2 stride-2 transposed convolutions; "
+                     r"expected 2 of each"),
+        (EncDec, "the skip from encoder level 0"),
+    ],
+)
+def test_check_unet2_names_the_mistake(model_cls, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_unet2(model_cls)
+
+
+# --- broken dilated networks --------------------------------------------------------------
+
+class PlainStack(nn.Module):
+    def __init__(self, in_channels=3, out_channels=1, width=64, depth=5, batch_norm=True):
+        super().__init__()
+        self.features = nn.Sequential(*(conv_block(in_channels if i == 0 else width, width)
+                                        for i in range(depth)))
+        self.head = nn.Conv2d(width, out_channels, 1)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class LinearDilations(PlainStack):
+    """Dilation i + 1 instead of 2**i: receptive field 1 + depth (depth + 1)."""
+
+    def __init__(self, in_channels=3, out_channels=1, width=64, depth=5, batch_norm=True):
+        super().__init__(in_channels, out_channels, width, depth, batch_norm)
+        self.features = nn.Sequential(*(
+            conv_block(in_channels if i == 0 else width, width, dilation=i + 1)
+            for i in range(depth)))
+
+
+class StridedThenUpsampled(PlainStack):
+    def forward(self, x):
+        size = x.shape[-2:]
+        y = F.avg_pool2d(self.features(x), 2, ceil_mode=True)
+        return self.head(F.interpolate(y, size=size))
+
+
+@pytest.mark.parametrize(
+    ("model_cls", "message"),
+    [
+        (PlainStack, r"has a receptive field of 5x5 pixels, expected 7x7"),
+        (LinearDilations, r"depth=3\) has a receptive field of 13x13 pixels, expected 15x15"),
+        (StridedThenUpsampled, r"changes the resolution \(avg_pool2d\)"),
+        (UNet, r"on an input of shape \(2, 3, 17, 17\) raised ValueError"),
+    ],
+)
+def test_check_dilated_net_names_the_mistake(model_cls, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_dilated_net(model_cls)

@@ -1,0 +1,107 @@
+import pytest
+import torch
+from torch import nn
+
+from course_utils.models import DilatedNet, conv_block
+from course_utils.receptive_field import (
+    gradient_support,
+    measured_receptive_field,
+    receptive_field,
+)
+
+
+@pytest.mark.parametrize(
+    ("kernel_sizes", "strides", "dilations", "expected"),
+    [
+        ([1], None, None, 1),
+        ([3], None, None, 3),
+        ([3, 3, 3], None, None, 7),  # 1 + 2 per layer
+        ([3, 3, 3], None, [1, 2, 4], 15),  # 1 + 2 (1 + 2 + 4)
+        ([3] * 5, None, [1, 2, 4, 8, 16], 63),
+        ([5, 3], None, [1, 3], 11),  # 1 + 4 + 2 * 3
+        ([7], [2], None, 7),  # a stride does not widen its own layer
+        ([3, 2, 3], [1, 2, 1], None, 8),  # conv, 2x2 pool, conv: 1 + 2 + 1 + 2 * 2
+        ([3, 3, 3], [2, 2, 1], None, 15),  # 1 + 2 + 2 * 2 + 4 * 2
+    ],
+)
+def test_receptive_field_formula(kernel_sizes, strides, dilations, expected):
+    assert receptive_field(kernel_sizes, strides, dilations) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (([],), "kernel_sizes is empty"),
+        (([3, 3], [1]), "strides has 1 entries but kernel_sizes has 2"),
+        (([3], None, [1, 2]), "dilations has 2 entries but kernel_sizes has 1"),
+        (([3, 0],), "kernel_sizes must be positive integers, got 0"),
+        (([3], [-1]), "strides must be positive integers, got -1"),
+        (([3], None, [1.5]), "dilations must be positive integers, got 1.5"),
+    ],
+)
+def test_receptive_field_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        receptive_field(*args)
+
+
+def _conv(kernel_size, dilation=1):
+    padding = tuple(dilation * (k - 1) // 2 for k in kernel_size)
+    return nn.Conv2d(1, 2, kernel_size, padding=padding, dilation=dilation)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (_conv((1, 1)), (1, 1)),
+        (_conv((3, 3)), (3, 3)),
+        (_conv((3, 5)), (3, 5)),
+        (_conv((3, 3), dilation=2), (5, 5)),
+        (nn.Sequential(_conv((3, 3)), nn.ReLU(), nn.Conv2d(2, 1, 3, padding=1)), (5, 5)),
+        (DilatedNet(1, 1, width=4, depth=3), (15, 15)),
+    ],
+)
+def test_measured_receptive_field(model, expected):
+    assert measured_receptive_field(model, 21, in_channels=1) == expected
+
+
+def test_gradient_support_shows_the_holes_of_a_dilated_kernel():
+    support = gradient_support(_conv((3, 3), dilation=2), 7, in_channels=1)
+    expected = torch.zeros(7, 7, dtype=torch.bool)
+    expected[1::2, 1::2] = True  # taps at offsets -2, 0, +2 around the centre (3, 3)
+    assert torch.equal(support, expected)
+
+
+def test_gradient_support_of_a_rectangular_input():
+    support = gradient_support(_conv((3, 3)), (5, 8), in_channels=1)
+    assert support.shape == (5, 8)
+    assert support.nonzero().tolist() == [[r, c] for r in (1, 2, 3) for c in (3, 4, 5)]
+
+
+def test_measurement_restores_the_mode_and_leaves_gradients_alone():
+    model = nn.Sequential(conv_block(1, 2), nn.Conv2d(2, 1, 1)).train()
+    assert measured_receptive_field(model, 9, in_channels=1) == (3, 3)
+    assert model.training
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()
+    measured_receptive_field(model, 9, in_channels=1)
+    assert not model.training
+
+
+def test_a_model_that_sees_nothing_measures_zero():
+    model = nn.Conv2d(1, 1, 3, padding=1)
+    nn.init.zeros_(model.weight)
+    assert measured_receptive_field(model, 9, in_channels=1) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("model", "input_size", "kwargs", "message"),
+    [
+        (_conv((5, 5)), 5, {}, "reaches the border of the 5x5 input"),
+        (nn.Conv2d(1, 1, 3), 9, {}, r"output \(4, 1, 7, 7\) does not keep the input size"),
+        (_conv((3, 3)), 0, {}, "input_size and samples must be positive"),
+        (_conv((3, 3)), 9, {"samples": 0}, "input_size and samples must be positive"),
+    ],
+)
+def test_measurement_bad_input(model, input_size, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        measured_receptive_field(model, input_size, in_channels=1, **kwargs)
