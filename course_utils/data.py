@@ -6,8 +6,8 @@ Shape contract (stated once, used everywhere):
 - multi-class (facades): image float ``(3, H, W)`` in [0, 1]; target long ``(H, W)`` in
   ``[0, num_classes)``, with ``IGNORE_INDEX`` (255) marking padding
 
-Every file is decoded once into memory as uint8; a loader keeps those tensors on the
-training device and builds float batches there, so no epoch ever re-reads a JPEG.
+Every file is decoded once into memory as uint8; a loader converts that to float once, keeps
+it on the training device and slices batches there, so no epoch ever re-reads a JPEG.
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def _read_phc_folder(folder: Path, size):
         ys.append(y[None] // 255)
     images_t = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()
     targets_t = torch.from_numpy(np.stack(ys).astype(np.uint8))
-    if size is not None:
+    if size is not None and size != tuple(images_t.shape[-2:]):
         images_t = F.interpolate(images_t.float(), size=size, mode="area").round().byte()
         targets_t = (F.interpolate(targets_t.float(), size=size, mode="area") >= 0.5).byte()
     return images_t, targets_t, [f"img_{k}" for k in keys]
@@ -354,7 +354,7 @@ def _read_facade_folder(root: Path, size):
 
 
 class InMemoryLoader:
-    """Batches from an in-memory dataset, kept on ``device`` as uint8; floats made per batch.
+    """Batches from an in-memory dataset, kept on ``device`` as float tensors.
 
     Args:
         dataset: a ``PhCDataset`` or ``FacadeDataset`` (anything with ``images``,
@@ -363,7 +363,7 @@ class InMemoryLoader:
         shuffle: draw a new order every epoch from a generator seeded with ``seed``.
         device: where the tensors live and batches are made.
         transform: optional ``(images, targets) -> (images, targets)`` on whole batches
-            (see ``course_utils.transforms``), applied after the float conversion.
+            (see ``course_utils.transforms``); it gets fresh copies, so it may work in place.
         drop_last: skip a last incomplete batch (keeps BatchNorm away from tiny batches).
     """
 
@@ -374,9 +374,11 @@ class InMemoryLoader:
         if len(dataset) == 0:
             raise ValueError("the dataset is empty; check its split and limit")
         self.device = torch.device(device)
-        self.images = dataset.images.to(self.device)
-        self.targets = dataset.targets.to(self.device)
-        self.target_tensor = dataset.target_tensor
+        # Converted to float once, not per batch: these datasets are small (the cells are
+        # 25 MB as float at 128 x 128), and a per-batch uint8 -> float pass would cost half
+        # of the loader's throughput. The dataset keeps its compact uint8 copy.
+        self.images = dataset.images.to(self.device).float().div_(255)
+        self.targets = dataset.target_tensor(dataset.targets.to(self.device))
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.transform = transform
         self.generator = torch.Generator().manual_seed(seed)
@@ -392,8 +394,7 @@ class InMemoryLoader:
         order = order.to(self.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
-            images = self.images[index].float().div_(255)
-            targets = self.target_tensor(self.targets[index])
+            images, targets = self.images[index], self.targets[index]
             if self.transform is not None:
                 images, targets = self.transform(images, targets)
             yield images, targets

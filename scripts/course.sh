@@ -21,12 +21,25 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 # Reinstall whenever pyproject.toml changes.
 stamp="$venv/.installed-$(cksum pyproject.toml | cut -d' ' -f1)"
-if [ ! -f "$stamp" ]; then
+# ... and when the browser test's driver is missing (a venv made before it joined the extra).
+if [ ! -f "$stamp" ] || ! "$venv/bin/python" -c "import playwright" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -e ".[dev]"
     rm -f "$venv"/.installed-*
     touch "$stamp"
 fi
+
+# The browser test drives Debian's Chromium, never a downloaded one ('playwright install').
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing Debian's chromium for the browser test (apt-get)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+            >/dev/null || echo "note: apt-get could not install chromium; the browser test is skipped"
+    else
+        echo "note: no /usr/bin/chromium (install: sudo apt-get install chromium); the browser test is skipped"
+    fi
+}
 
 command=${1:-}
 [ $# -gt 0 ] && shift
@@ -35,6 +48,7 @@ case "$command" in
         exec "$venv/bin/python" -m course_utils run "$@" ;;
     test)
         export COURSE_QUICK=1
+        ensure_chromium
         "$venv/bin/python" -m ruff check .
         exec "$venv/bin/python" -m pytest "$@" ;;
     setup)

@@ -1,0 +1,358 @@
+"""Checks for the losses: the BCE forms (lesson 01), Dice, Focal, total variation and the
+centred and sparsity regularisers (lesson 02).
+
+Every failure names the input that broke (logit, target, batch), what came back (a value,
+nan or inf, or a wrong gradient) and what was expected, and where a common slip explains
+the difference, says which.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from course_utils import losses
+from course_utils.checks import CheckFailed, expect_close, passed
+
+__all__ = [
+    "check_bce_simplified",
+    "check_bce_stable",
+    "check_centered_loss",
+    "check_dice_loss",
+    "check_focal_loss",
+    "check_sparsity_loss",
+    "check_total_variation_loss",
+]
+
+# The logits of lesson 01's table: from far beyond float32's exp range to moderate values.
+TABLE_LOGITS = (-1000.0, -100.0, -20.0, 0.0, 20.0, 100.0, 1000.0)
+MODERATE_LOGITS = (-20.0, -3.0, -0.5, 0.0, 0.5, 3.0, 20.0)
+
+
+def _number(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.6g}"
+
+
+def _why_not_finite(value: float) -> str:
+    if math.isnan(value):
+        return ("nan comes from undefined operations such as inf - inf, 0 * inf or the log of "
+                "a negative number")
+    return ("inf comes from an overflow (exp of a number above ~88 is inf in float32) or from "
+            "log(0)")
+
+
+def _scalar(case: str, got, want: float, atol: float = 1e-5, rtol: float = 1e-5,
+            hint: str = "") -> None:
+    """Compare one number, with messages for nan/inf and an optional hint on mismatch."""
+    if isinstance(got, torch.Tensor):
+        if got.numel() != 1:
+            raise CheckFailed(f"{case}: expected one number, got a tensor of shape "
+                              f"{tuple(got.shape)}")
+        got = got.item()
+    got = float(got)
+    if not math.isfinite(got) and math.isfinite(want):
+        raise CheckFailed(f"{case}: got {_number(got)}, expected {want:.6g}. "
+                          f"{_why_not_finite(got)}." + (f" {hint}" if hint else ""))
+    if not math.isclose(got, want, rel_tol=rtol, abs_tol=atol):
+        raise CheckFailed(f"{case}: expected {want:.6g}, got {got:.6g}." +
+                          (f" {hint}" if hint else ""))
+
+
+def _call(case: str, fn, *args):
+    copies = [a.detach().clone().requires_grad_(a.requires_grad) for a in args]
+    try:
+        out = fn(*copies)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        if "in-place" in str(exc):
+            raise CheckFailed(f"{case}: your code changes its input in place, which autograd "
+                              f"forbids; work on new tensors (x.abs(), not x.abs_())") from exc
+        raise CheckFailed(f"{case}: your code raised {type(exc).__name__}: {exc}") from exc
+    for arg, copy in zip(args, copies, strict=True):
+        if not torch.equal(arg.detach(), copy.detach()):
+            raise CheckFailed(f"{case}: your code changed its input in place; work on new "
+                              f"tensors (e.g. x.abs(), not x.abs_())")
+    if not isinstance(out, torch.Tensor):
+        raise CheckFailed(f"{case}: return a tensor, got {type(out).__name__}")
+    return out, copies
+
+
+def _grad(case: str, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if not out.requires_grad:
+        raise CheckFailed(f"{case}: the result carries no gradient; compute it with torch "
+                          f"operations only (no .item(), .numpy(), .detach() or math.*)")
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    return grad
+
+
+# --- lesson 01: BCE -------------------------------------------------------------------------
+
+def _check_bce_form(fn, name: str, logits: tuple[float, ...], kink_hint: bool) -> int:
+    count = 0
+    for y in (0.0, 1.0):
+        for value in logits:
+            case = f"{name} at logit x = {value:g}, target y = {y:g} (float32)"
+            x = torch.tensor([value], requires_grad=True)
+            t = torch.tensor([y])
+            out, (x_in, _) = _call(case, fn, x, t)
+            if out.shape != x.shape:
+                raise CheckFailed(f"{case}: expected one loss per element, shape "
+                                  f"{tuple(x.shape)}, got shape {tuple(out.shape)}; "
+                                  f"do not reduce (no .mean() or .sum()) inside the function")
+            want = F.binary_cross_entropy_with_logits(x.detach().double(), t.double()).item()
+            _scalar(case, out, want, atol=1e-5, rtol=1e-5)
+            grad = _grad(case, out, x_in).item()
+            want_grad = torch.sigmoid(x.detach().double()).item() - y
+            gcase = f"{name}: gradient d loss / d x at x = {value:g}, y = {y:g}"
+            hint = ""
+            if kink_hint and value == 0.0:
+                hint = ("max(x, 0) and |x| both have a kink at x = 0. Their kinks cancel in "
+                        "the loss, but autograd picks a slope for each on its own: clamp and "
+                        "relu take 0 there. torch.maximum(x, torch.zeros_like(x)) splits a "
+                        "tie 1/2 : 1/2, which gives the true derivative sigmoid(0) - y.")
+            _scalar(gcase + " (expected sigmoid(x) - y)", grad, want_grad, atol=1e-5,
+                    hint=hint)
+            count += 1
+    return count
+
+
+def _check_bce_batch(fn, name: str) -> int:
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(2, 1, 3, 3, generator=g) * 5).requires_grad_()
+    t = torch.tensor([0.0, 1.0, 0.3])[torch.randint(0, 3, (2, 1, 3, 3), generator=g)]
+    case = f"{name} on a batch (2, 1, 3, 3) with targets 0, 1 and 0.3"
+    out, (x_in, _) = _call(case, fn, x, t)
+    expect_close(case, out, F.binary_cross_entropy_with_logits(x.detach(), t, reduction="none"))
+    expect_close(case + ", gradient", _grad(case, out, x_in), torch.sigmoid(x.detach()) - t)
+    return 1
+
+
+def check_bce_simplified(fn) -> None:
+    """Check ``fn(logits, target)``: the simplified BCE ``x - x y + log(1 + exp(-x))`` per
+    element, against the reference for moderate logits (it may overflow beyond them)."""
+    count = _check_bce_form(fn, "simplified BCE", MODERATE_LOGITS, kink_hint=False)
+    count += _check_bce_batch(fn, "simplified BCE")
+    passed("simplified BCE (moderate logits)", count)
+
+
+def check_bce_stable(fn) -> None:
+    """Check ``fn(logits, target)``: the stable BCE per element, values and gradients, for
+    logits from -1000 to 1000, extreme float32 values, float64 and soft targets."""
+    count = _check_bce_form(fn, "stable BCE", TABLE_LOGITS + (-3e38, 3e38), kink_hint=True)
+    count += _check_bce_batch(fn, "stable BCE")
+    x = torch.tensor([-700.0, -30.0, 0.0, 30.0, 700.0], dtype=torch.float64)
+    for y in (0.0, 1.0):
+        t = torch.full_like(x, y)
+        case = f"stable BCE in float64, logits {x.tolist()}, target {y:g}"
+        out, _ = _call(case, fn, x, t)
+        if out.dtype != torch.float64:
+            raise CheckFailed(f"{case}: the result is {out.dtype}; keep the input's dtype "
+                              f"(build constants with torch.zeros_like(x), not torch.zeros(...))")
+        expect_close(case, out, F.binary_cross_entropy_with_logits(x, t, reduction="none"))
+        count += 1
+    passed("stable BCE", count)
+
+
+# --- lesson 02: Dice, Focal, TV, regularisers -----------------------------------------------
+
+def _make(cls, what: str, **kwargs):
+    try:
+        return cls(**kwargs)
+    except NotImplementedError:
+        raise
+    except TypeError as exc:
+        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise CheckFailed(f"could not build {cls.__name__}({args}): {exc}. {what}") from exc
+
+
+def _loss_value(case: str, loss, *args) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    out, copies = _call(case, loss, *args)
+    if out.ndim != 0:
+        raise CheckFailed(f"{case}: expected a single number (a 0-dim tensor), got shape "
+                          f"{tuple(out.shape)}; reduce with .mean()")
+    return out, copies
+
+
+def _mask(rows: list[list[int]]) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float32)[None, None]
+
+
+def _certain(mask: torch.Tensor) -> torch.Tensor:
+    """Logits whose sigmoid is exactly ``mask`` in float32 (0 or 1)."""
+    return torch.where(mask > 0.5, 1000.0, -1000.0)
+
+
+QUARTER = _mask([[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]])
+
+
+def check_dice_loss(loss_cls) -> None:
+    """Check a ``DiceLoss(smooth=1.0)`` module: the sheet's smoothed formula per image, mean
+    over the batch, a scalar with a gradient."""
+    loss = _make(loss_cls, "DiceLoss should take smooth=1.0 as its only argument.")
+    full, empty = torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)
+    cases = [
+        ("a perfect prediction (probabilities exactly 0 and 1)", loss, _certain(QUARTER),
+         QUARTER, 0.0, ""),
+        ("a prediction of all background, target a quarter of the image", loss,
+         _certain(torch.zeros_like(QUARTER)), QUARTER, 1 - 1 / 1.25, ""),
+        ("probabilities 0.5 everywhere (logits 0), target a quarter of the image", loss,
+         torch.zeros_like(QUARTER), QUARTER, 1 - 1.25 / 1.75,
+         "Use sigmoid probabilities X and 1 - (2 mean(X * Y) + s) / (mean(X + Y) + s)."),
+        ("a batch of two images: one perfect, one missed entirely", loss,
+         torch.cat([_certain(full), _certain(empty)]), torch.cat([full, full]), 0.25,
+         "Compute the loss per image (means over dims 1, 2, 3), then average the images' "
+         "losses; 0.2 would mean the means ran over the whole batch at once."),
+        ("smooth = 0, probabilities 0.5, target a quarter of the image",
+         _make(loss_cls, "DiceLoss should take the smoothing constant as `smooth`.", smooth=0.0),
+         torch.zeros_like(QUARTER), QUARTER, 1 - 0.25 / 0.75,
+         "The constant must come from self.smooth, not a hard-coded 1."),
+    ]
+    for case, module, logits, target, want, hint in cases:
+        out, _ = _loss_value(case, module, logits, target)
+        _scalar(case, out, want, hint=hint)
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 1, 5, 5, generator=g).requires_grad_()
+    target = (torch.rand(3, 1, 5, 5, generator=g) > 0.6).float()
+    case = "gradient on a random batch (3, 1, 5, 5)"
+    out, (x_in, _) = _loss_value(case, loss, logits, target)
+    want = torch.autograd.grad(losses.DiceLoss()(logits, target), logits)[0]
+    expect_close(case, _grad(case, out, x_in), want)
+    passed("DiceLoss", len(cases) + 1)
+
+
+def check_focal_loss(loss_cls) -> None:
+    """Check a ``FocalLoss(gamma=2.0, alpha=None)`` module against BCE (gamma 0),
+    torchvision's ``sigmoid_focal_loss`` and hand-computed pixels, including logits of
+    +-1000 (finite values and gradients)."""
+    from torchvision.ops import sigmoid_focal_loss
+
+    what = "FocalLoss should take gamma=2.0 and alpha=None as keyword arguments."
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(2, 1, 4, 4, generator=g) * 3
+    target = (torch.rand(2, 1, 4, 4, generator=g) > 0.7).float()
+
+    def against_torchvision(gamma: float, alpha: float | None, hint: str = "") -> None:
+        case = f"FocalLoss(gamma={gamma:g}, alpha={alpha}) on a random batch"
+        out, _ = _loss_value(case, _make(loss_cls, what, gamma=gamma, alpha=alpha),
+                             logits, target)
+        want = sigmoid_focal_loss(logits, target, alpha=-1 if alpha is None else alpha,
+                                  gamma=gamma, reduction="mean").item()
+        _scalar(case + " vs torchvision.ops.sigmoid_focal_loss", out, want, hint=hint)
+
+    against_torchvision(0.0, None, "With gamma = 0 the focal loss is plain BCE; use self.gamma.")
+    loss = _make(loss_cls, what)
+    for x, y, label in ((-3.0, 0.0, "background"), (3.0, 1.0, "foreground")):
+        case = f"one {label} pixel predicted confidently right (x = {x:g}, y = {y:g})"
+        logit, t = torch.tensor([[[[x]]]]), torch.tensor([[[[y]]]])
+        out, _ = _loss_value(case, loss, logit, t)
+        bce = F.binary_cross_entropy_with_logits(logit, t).item()
+        want = torch.sigmoid(torch.tensor(-abs(x))).item() ** 2 * bce
+        hint = ""
+        if math.isclose(out.item(), bce, rel_tol=1e-3):
+            hint = (f"You returned the plain BCE {bce:.4g}: this {label} term is not "
+                    f"modulated. Lin et al. multiply both terms by (1 - p_t)^gamma (the "
+                    f"exercise sheet's formula forgets the background term).")
+        _scalar(case, out, want, atol=1e-7, hint=hint)
+    against_torchvision(2.0, None)
+    against_torchvision(5.0, None)
+    x = torch.tensor([[[[1000.0, -1000.0], [1000.0, -1000.0]]]], requires_grad=True)
+    t = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    case = "logits of +-1000 (two right, two wrong)"
+    out, (x_in, _) = _loss_value(case, loss, x, t)
+    _scalar(case, out, 500.0, hint="Compute the BCE part with the stable form (or "
+            "F.binary_cross_entropy_with_logits), not log(sigmoid(x)).")
+    grad = _grad(case, out, x_in)
+    want = torch.autograd.grad(losses.FocalLoss()(x, t), x)[0]
+    if not torch.isfinite(grad).all():
+        raise CheckFailed(f"{case}: the gradient is {grad.flatten().tolist()}; it must be "
+                          f"finite. Compute the BCE part with the stable form (or "
+                          f"F.binary_cross_entropy_with_logits), not log(sigmoid(x)).")
+    expect_close(case + ", gradient", grad, want)
+    against_torchvision(2.0, 0.25, "alpha weights the foreground terms (y = 1) and 1 - alpha "
+                        "the background terms; alpha=None means no weighting.")
+    count = 7
+    passed("FocalLoss", count)
+
+
+def check_total_variation_loss(loss_cls) -> None:
+    """Check a ``BCELoss_TotalVariation(lam=1.0)`` module: BCE plus ``lam`` times the mean
+    absolute difference of vertical neighbours plus that of horizontal neighbours."""
+    what = "BCELoss_TotalVariation should take the weight of the TV term as `lam`."
+    columns = _mask([[1, 1, 0, 0]] * 4)  # one edge between columns 1 and 2
+    rows = columns.transpose(-1, -2)  # one edge between rows 1 and 2
+    checker = _mask([[(i + j) % 2 for j in range(4)] for i in range(4)])
+    cases = [
+        ("logits 0 everywhere, target 0 (BCE log 2, no variation)", 1.0,
+         torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), math.log(2), ""),
+        ("a certain mask with a vertical edge (columns differ)", 1.0, _certain(columns),
+         columns, 1 / 3,
+         "4 of the 12 horizontal neighbour pairs differ by 1: the mean over them is 1/3. "
+         "0 means the differences along the width (dim -1) are missing; 4 means you summed "
+         "instead of averaging."),
+        ("a certain mask with a horizontal edge (rows differ)", 1.0, _certain(rows), rows,
+         1 / 3, "0 means the differences along the height (dim -2) are missing."),
+        ("a checkerboard with lam = 0.5", 0.5, _certain(checker), checker, 1.0,
+         "Every neighbour pair differs in both directions: TV = 1 + 1, times lam 0.5."),
+        ("logits 0 and a target with a vertical edge, lam = 0.1", 0.1,
+         torch.zeros(1, 1, 4, 4), columns, math.log(2),
+         "Total variation is taken on the probabilities, not on the target."),
+    ]
+    for case, lam, logits, target, want, hint in cases:
+        out, _ = _loss_value(case, _make(loss_cls, what, lam=lam), logits, target)
+        _scalar(case, out, want, hint=hint)
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 1, 5, 6, generator=g).requires_grad_()
+    target = (torch.rand(2, 1, 5, 6, generator=g) > 0.5).float()
+    case = "gradient on a random batch (2, 1, 5, 6), lam = 2"
+    out, (x_in, _) = _loss_value(case, _make(loss_cls, what, lam=2.0), logits, target)
+    _scalar(case + ", value", out, losses.BCELoss_TotalVariation(2.0)(logits, target).item())
+    want = torch.autograd.grad(losses.BCELoss_TotalVariation(2.0)(logits, target), logits)[0]
+    expect_close(case, _grad(case, out, x_in), want)
+    passed("BCELoss_TotalVariation", len(cases) + 1)
+
+
+def _check_regulariser(loss_cls, name: str, cases) -> None:
+    loss = _make(loss_cls, f"{name}() takes no arguments.")
+    for case, logits, want in cases:
+        try:
+            out, _ = _loss_value(case, loss, logits)
+        except CheckFailed as exc:
+            if "positional argument" in str(exc):
+                raise CheckFailed(f"{case}: {name} is called with the logits only, "
+                                  f"loss(logits); it needs no target. ({exc})") from exc
+            raise
+        _scalar(case, out, want)
+    passed(name, len(cases))
+
+
+def check_centered_loss(loss_cls) -> None:
+    """Check a ``CenteredLoss()`` module: ``1 - sigmoid`` of the centre logit
+    ``(H // 2, W // 2)``, mean over the batch."""
+    def centre(value: float, size: int = 4) -> torch.Tensor:
+        x = torch.full((1, 1, size, size), -1000.0)
+        x[..., size // 2, size // 2] = value
+        return x
+
+    cases = [
+        ("centre pixel certain foreground, rest background", centre(1000.0), 0.0),
+        ("centre pixel certain background", centre(-1000.0), 1.0),
+        ("centre logit 0 (probability 0.5)", centre(0.0), 0.5),
+        ("a 5 x 5 image, centre logit 2", centre(2.0, 5), 1 - 1 / (1 + math.exp(-2))),
+        ("a batch of two: centre right, centre wrong",
+         torch.cat([centre(1000.0), centre(-1000.0)]), 0.5),
+    ]
+    _check_regulariser(loss_cls, "CenteredLoss", cases)
+
+
+def check_sparsity_loss(loss_cls) -> None:
+    """Check a ``SparsityLoss()`` module: the mean of the sigmoid probabilities."""
+    cases = [
+        ("all background", _certain(torch.zeros(1, 1, 4, 4)), 0.0),
+        ("all foreground", _certain(torch.ones(1, 1, 4, 4)), 1.0),
+        ("a quarter of the image foreground", _certain(QUARTER), 0.25),
+        ("logits 0 (probability 0.5)", torch.zeros(2, 1, 3, 3), 0.5),
+    ]
+    _check_regulariser(loss_cls, "SparsityLoss", cases)

@@ -1,0 +1,645 @@
+# %% [markdown]
+# # 02 · Losses for segmentation: Dice, Focal, total variation
+#
+# BCE treats every pixel as a separate yes/no question and weighs all of them equally. In
+# segmentation that is not always what we want: background pixels usually outnumber the
+# object, most pixels are easy, and masks have shapes. This lesson implements the losses of
+# the exercise sheet that answer these points, trains the same network with each on the same
+# budget, and compares what comes out.
+#
+# **Learning goals**
+#
+# - write the sheet's smoothed Dice loss, the focal loss of Lin et al. (both terms
+#   modulated; the sheet's formula is missing one) and BCE with a total-variation term;
+# - write the sheet's "centred" and "sparsity" regularisers and see what each rewards;
+# - turn class frequencies into BCE weights and know what `pos_weight` does;
+# - train with five losses and compare Dice, IoU, sensitivity, specificity, boundary length
+#   and how confident the probabilities are, telling real differences from seed noise;
+# - see with a slider how the focal loss's gamma moves the loss onto the pixels a model
+#   gets wrong.
+
+# %% [markdown]
+# ## Parameters
+#
+# Each loss trains the same encoder-decoder, once per seed in `SEEDS`: a difference between
+# two losses only means something if it keeps its direction from seed to seed.
+
+# %%
+from course_utils import config
+
+SEED = 0
+config.seed_everything(SEED)
+QUICK = config.is_quick()
+DEVICE = config.get_device()
+DATA_ROOT = None
+SIZE = 64 if QUICK else 128  # images are resized to SIZE x SIZE
+WIDTH = 32 if QUICK else 64  # channels of every hidden layer
+DEPTH = 3 if QUICK else 4  # number of 2x down-sampling steps
+EPOCHS = 6 if QUICK else 30
+SEEDS = (0, 1, 2)
+BATCH_SIZE = 16
+LR = 1e-3
+GAMMA = 2.0  # focal loss
+TV_LAMBDA = 5.0  # weight of the total-variation term
+
+# %% [markdown]
+# ## Data, and how unbalanced it is
+
+# %%
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils import data, metrics, models, plotting, training
+
+train_set, val_set, test_set = (data.PhCDataset(split, DATA_ROOT, size=SIZE)
+                                for split in ("train", "val", "test"))
+val_loader = data.InMemoryLoader(val_set, 64, device=DEVICE)
+test_loader = data.InMemoryLoader(test_set, 64, device=DEVICE)
+fg_share = train_set.targets.float().mean().item()
+print(f"train {len(train_set)}, val {len(val_set)}, test {len(test_set)} images of {SIZE} x {SIZE}")
+print(f"cell pixels: {fg_share:.1%} of the training pixels; background: {1 - fg_share:.1%}")
+
+# %% [markdown]
+# About one pixel in four is cell. A network could reach about 72 % pixel accuracy by
+# predicting background everywhere, which is why this course reports Dice and IoU instead.
+# The losses below approach the imbalance in different ways.
+
+# %% [markdown]
+# ## Dice loss
+#
+# The Dice coefficient of two masks $X$ and $Y$ is $D = 2|X \cap Y| / (|X| + |Y|)$: 1 for
+# identical masks, 0 for disjoint ones. As a function of a *hard* mask it has no useful
+# gradient (it jumps when a pixel flips). The trick is to put the soft prediction in its
+# place: with $X$ the sigmoid probabilities and $Y$ the target, $X \cdot Y$ (element by
+# element) is a soft intersection and $X + Y$ a soft total size. The exercise sheet's
+# version, with a smoothing constant $s$ (the sheet uses $s = 1$):
+#
+# $$\mathcal{L}_D = 1 - \frac{\operatorname{mean}(2 X \cdot Y) + s}{\operatorname{mean}(X + Y) + s}.$$
+#
+# The constant keeps the ratio defined when both masks are empty. Take the means over the
+# pixels of each image, then average the per-image losses over the batch, as the Dice score
+# itself is averaged per image.
+#
+# Dice compares the overlap with the *size of the cell*, not with the whole image, so the
+# background's majority does not dominate it the way it dominates the average BCE.
+
+# %% [markdown]
+# ### Task: `DiceLoss`
+
+# %%
+class DiceLoss(nn.Module):
+    """The sheet's smoothed Dice loss on sigmoid probabilities, per image, batch mean."""
+
+    def __init__(self, smooth: float = 1.0):
+        super().__init__()
+        self.smooth = smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # HINT: X = torch.sigmoid(logits); means over dims (1, 2, 3) give one value per image; finish with .mean() over the batch
+        ### BEGIN SOLUTION
+        probs = torch.sigmoid(logits)
+        dims = (1, 2, 3)
+        numerator = 2 * (probs * target).mean(dims) + self.smooth
+        denominator = (probs + target).mean(dims) + self.smooth
+        return (1 - numerator / denominator).mean()
+        ### END SOLUTION
+
+
+# %%
+from course_utils.checks.losses import check_dice_loss
+
+check_dice_loss(DiceLoss)
+
+# %% [markdown]
+# A consequence of the sheet's choice to smooth *means*: the means lie between 0 and 2, so
+# $s = 1$ is not a small correction. For the test set's true masks, compare a perfect
+# prediction and one that misses every cell entirely, with $s = 1$ and $s = 0$:
+
+# %%
+truth = test_set.targets.float()
+certain = {"perfect": 20 * (2 * truth - 1), "all background": torch.full_like(truth, -20.0)}
+for name, logits in certain.items():
+    print(f"{name:15s} DiceLoss(s=1) {DiceLoss(1.0)(logits, truth):.3f}   "
+          f"DiceLoss(s=0) {DiceLoss(0.0)(logits, truth):.3f}")
+
+# %% [markdown]
+# With $s = 0$ the loss is $1 - \text{Dice}$: 1 for a prediction that misses the cell. With
+# $s = 1$, missing the cell costs only about 0.2, because the constant outweighs the
+# cell's share of the image. The minimum (a perfect mask) is the same, and Adam rescales its
+# steps, so training still works; but do not read the sheet's loss as $1 - \text{Dice}$.
+# The more common variant smooths *sums* over pixels, where $s = 1$ is negligible.
+
+# %% [markdown]
+# ## Weighted BCE
+#
+# The direct answer to imbalance: give each pixel a weight $\alpha_i$ that is larger for the
+# rare class, traditionally the inverse of its class's frequency, $1/f$ for cell pixels and
+# $1/(1 - f)$ for background pixels. Dividing both weights by $1/(1-f)$ changes the loss by
+# a constant factor only, which leaves the minimum where it was; what remains is one number,
+# the weight of the cell pixels relative to the background, $(1 - f)/f$. That is PyTorch's
+# `pos_weight` argument of `BCEWithLogitsLoss`: it multiplies the $y = 1$ term.
+
+# %%
+pos_weight = (1 - fg_share) / fg_share
+print(f"pos_weight = (1 - f) / f = {pos_weight:.2f}")
+
+logits, target = torch.randn(4, 1, 8, 8), (torch.rand(4, 1, 8, 8) < fg_share).float()
+alpha = torch.where(target > 0, 1 / fg_share, 1 / (1 - fg_share))  # inverse frequencies
+by_hand = (alpha * F.binary_cross_entropy_with_logits(logits, target, reduction="none")).mean()
+with_pos_weight = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))(logits, target)
+torch.testing.assert_close(by_hand, with_pos_weight / (1 - fg_share))
+print(f"inverse-frequency weights {by_hand:.4f} = pos_weight version {with_pos_weight:.4f} "
+      f"x 1/(1 - f) = {with_pos_weight / (1 - fg_share):.4f}")
+
+# %% [markdown]
+# ## Focal loss
+#
+# Most pixels are *easy*: deep inside the cell or far out in the background, where the model
+# is right with high confidence. Each contributes a little BCE, but there are many of them.
+# Lin et al. (2017) scale each pixel's BCE by a factor that vanishes for easy pixels. Write
+# $p_t$ for the probability the model gives to the **true** class ($p_t = \sigma(x)$ if
+# $y = 1$, $p_t = 1 - \sigma(x)$ if $y = 0$); then BCE is $-\log p_t$ and the focal loss is
+#
+# $$\mathcal{L}_{focal} = -\alpha_t\,(1 - p_t)^{\gamma} \log p_t .$$
+#
+# With $\gamma = 0$ it is BCE. With $\gamma = 2$ (the paper's choice) a pixel with
+# $p_t = 0.9$ keeps $(0.1)^2 = 1\%$ of its BCE, while a misclassified pixel with
+# $p_t = 0.3$ keeps $0.7^2 = 49\%$. The optional $\alpha_t$ is a class weight as in weighted
+# BCE ($\alpha$ for cell pixels, $1 - \alpha$ for background); `alpha=None` leaves it out.
+#
+# **The exercise sheet's formula differs.** Written with the two terms of BCE, it multiplies
+# only the cell term by $(1 - \sigma(x))^\gamma$ and leaves the background term
+# $-(1 - y)\log(1 - \sigma(x))$ as it was. Lin et al. modulate *both* terms: the background
+# term by $\sigma(x)^\gamma$, which is $(1 - p_t)^\gamma$ for a background pixel. The table
+# after the task shows what the missing factor changes.
+
+# %% [markdown]
+# ### Task: `FocalLoss`
+#
+# Compute the BCE part with `F.binary_cross_entropy_with_logits(..., reduction="none")` (the
+# stable form of lesson 01), so that logits of $\pm 1000$ stay finite. It must equal
+# `torchvision.ops.sigmoid_focal_loss(logits, target, alpha=-1, gamma=gamma,
+# reduction="mean")` (torchvision's `alpha=-1` means no $\alpha$), and BCE when $\gamma = 0$.
+
+# %%
+class FocalLoss(nn.Module):
+    """Binary focal loss of Lin et al. (2017), both terms modulated, mean over all pixels."""
+
+    def __init__(self, gamma: float = 2.0, alpha: float | None = None):
+        super().__init__()
+        self.gamma, self.alpha = gamma, alpha
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # HINT: p = sigmoid(logits); p_t = p * target + (1 - p) * (1 - target); multiply the per-pixel BCE by (1 - p_t) ** self.gamma (and alpha_t if self.alpha is not None)
+        ### BEGIN SOLUTION
+        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        probs = torch.sigmoid(logits)
+        p_t = probs * target + (1 - probs) * (1 - target)
+        loss = (1 - p_t) ** self.gamma * bce
+        if self.alpha is not None:
+            loss = (self.alpha * target + (1 - self.alpha) * (1 - target)) * loss
+        return loss.mean()
+        ### END SOLUTION
+
+
+# %%
+from course_utils.checks.losses import check_focal_loss
+
+check_focal_loss(FocalLoss)
+
+# %% [markdown]
+# Four pixels, two easy and two hard, under BCE, your focal loss and the sheet's version
+# ($\gamma = 2$):
+
+# %%
+def focal_as_on_the_sheet(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0):
+    """The sheet's formula, per pixel: only the cell (y = 1) term is modulated."""
+    p_cell = torch.sigmoid(logits)
+    minus_log_p = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits),
+                                                     reduction="none")
+    minus_log_1mp = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits),
+                                                       reduction="none")
+    return target * (1 - p_cell) ** gamma * minus_log_p + (1 - target) * minus_log_1mp
+
+
+pixels = [("easy cell", 3.0, 1.0), ("easy background", -3.0, 0.0),
+          ("hard cell", -1.0, 1.0), ("hard background", 1.0, 0.0)]
+print(f"{'pixel':16s} {'x':>4} {'y':>2} {'p_t':>6} {'BCE':>9} {'focal':>9} {'sheet':>9}")
+for name, x, y in pixels:
+    logit, tgt = torch.tensor([[[[x]]]]), torch.tensor([[[[y]]]])
+    p_t = torch.sigmoid(logit if y else -logit).item()
+    print(f"{name:16s} {x:>4.0f} {y:>2.0f} {p_t:>6.3f} "
+          f"{F.binary_cross_entropy_with_logits(logit, tgt):>9.5f} "
+          f"{FocalLoss(GAMMA)(logit, tgt):>9.5f} {focal_as_on_the_sheet(logit, tgt).item():>9.5f}")
+
+# %% [markdown]
+# The focal loss treats the two easy pixels alike (both keep about 0.2 % of their BCE) and
+# the two hard pixels alike. The sheet's version agrees for cell pixels but charges an easy
+# background pixel its full BCE, over 400 times what an equally easy cell pixel costs.
+# Since background is the majority, the loss would again be dominated by the many easy
+# background pixels, which is the very effect the focal loss was designed to remove. We use
+# Lin et al.'s form.
+
+# %% [markdown]
+# ## Total variation: a preference for short boundaries
+#
+# The sheet's third idea is a **regulariser**: a term added to the loss that encodes prior
+# knowledge about masks rather than about individual pixels. Total variation (TV) adds up
+# how much the probability map $p = \sigma(x)$ changes between neighbouring pixels, in both
+# directions:
+#
+# $$\mathrm{TV}(p) = \operatorname{mean}_{i,j} |p_{i+1,j} - p_{i,j}| + \operatorname{mean}_{i,j} |p_{i,j+1} - p_{i,j}|.$$
+#
+# For a hard mask, every cell pixel next to a background pixel contributes 1, so TV measures
+# the length of the boundary. Ragged outlines and isolated specks have long boundaries for
+# their area; the loss $\mathrm{BCE} + \lambda\,\mathrm{TV}$ trades pixel accuracy for
+# shorter, smoother outlines. The sheet writes sums; means make $\lambda$ independent of the
+# image size (the sum is about $H \times W$ times larger). The class keeps the sheet's name.
+
+# %% [markdown]
+# ### Task: `BCELoss_TotalVariation`
+
+# %%
+class BCELoss_TotalVariation(nn.Module):
+    """BCE plus lam times the total variation of the sigmoid probabilities."""
+
+    def __init__(self, lam: float = 1.0):
+        super().__init__()
+        self.lam = lam
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # HINT: F.binary_cross_entropy_with_logits for BCE; with p = sigmoid(logits) average |p[..., 1:, :] - p[..., :-1, :]| and |p[..., :, 1:] - p[..., :, :-1]|
+        ### BEGIN SOLUTION
+        bce = F.binary_cross_entropy_with_logits(logits, target)
+        probs = torch.sigmoid(logits)
+        vertical = (probs[..., 1:, :] - probs[..., :-1, :]).abs().mean()
+        horizontal = (probs[..., :, 1:] - probs[..., :, :-1]).abs().mean()
+        return bce + self.lam * (vertical + horizontal)
+        ### END SOLUTION
+
+
+# %%
+from course_utils.checks.losses import check_total_variation_loss
+
+check_total_variation_loss(BCELoss_TotalVariation)
+
+# %% [markdown]
+# ## Two more priors: centred and sparse
+#
+# The sheet lists two more regularisers, each for a particular kind of data.
+#
+# - **Centred**: if the object always covers the image centre, penalise a centre pixel
+#   predicted as background: $\mathcal{L}_{centred} = 1 - \sigma(x_{h/2,\,w/2})$.
+# - **Sparsity**: if foreground is rare (small, scattered patches), penalise foreground
+#   itself with an L1 term on the probabilities: $\mathcal{L}_{sparsity} = \operatorname{mean}\,\sigma(x)$.
+#   Probabilities are never negative, so their mean is their L1 norm per pixel.
+#
+# Both take only the logits: they say nothing about the target, only about what a plausible
+# mask looks like. They are added to a loss, e.g. `bce(logits, y) + 0.1 * centred(logits)`.
+
+# %% [markdown]
+# ### Task: `CenteredLoss` and `SparsityLoss`
+#
+# Use the pixel `(H // 2, W // 2)` as the centre, and average over the batch.
+
+# %%
+class CenteredLoss(nn.Module):
+    """1 - sigmoid of the centre pixel's logit, mean over the batch."""
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        # HINT: logits[..., H // 2, W // 2] picks the centre of every image; 1 - sigmoid(x) equals sigmoid(-x)
+        ### BEGIN SOLUTION
+        centre = logits[..., logits.shape[-2] // 2, logits.shape[-1] // 2]
+        return torch.sigmoid(-centre).mean()
+        ### END SOLUTION
+
+
+class SparsityLoss(nn.Module):
+    """Mean foreground probability (an L1 penalty on the probabilities)."""
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        # HINT: the mean of torch.sigmoid(logits)
+        ### BEGIN SOLUTION
+        return torch.sigmoid(logits).mean()
+        ### END SOLUTION
+
+
+# %%
+from course_utils.checks.losses import check_centered_loss, check_sparsity_loss
+
+check_centered_loss(CenteredLoss)
+check_sparsity_loss(SparsityLoss)
+
+# %% [markdown]
+# One example: the test set's true masks turned into confident logits ($\pm 20$), the same
+# masks moved a quarter of the image to the side, and the two trivial predictions.
+
+# %%
+shift = SIZE // 4
+examples = {
+    "true masks": truth,
+    f"moved {shift} px right": torch.roll(truth, shifts=shift, dims=-1),
+    "all background": torch.zeros_like(truth),
+    "all cell": torch.ones_like(truth),
+}
+print(f"{'prediction':20s} {'centred':>8} {'sparsity':>9}")
+for name, mask in examples.items():
+    logits = 20 * (2 * mask - 1)
+    print(f"{name:20s} {CenteredLoss()(logits):>8.3f} {SparsityLoss()(logits):>9.3f}")
+
+# %% [markdown]
+# The true masks cost almost nothing under the centred term: the cells of this dataset sit
+# at the centre, so the prior fits and would only penalise predictions that lose the cell
+# there. Moving the masks sideways raises the penalty sharply. The sparsity term, by
+# contrast, charges the true masks their area, and is lowest for the empty prediction: on
+# cells that fill a quarter of every image it would push towards missing them. It suits data
+# with small, scattered foreground, not this one. Neither is trained below; the comparison
+# sticks to the three losses of the sheet's exercise and two baselines.
+
+# %% [markdown]
+# ## Five losses, one budget
+#
+# Each loss trains the same encoder-decoder (same initial weights and batch order for a
+# given seed) for `EPOCHS` epochs. For every model we predict the test set and measure:
+#
+# - **Dice** and **IoU** of the mask (probability at least 0.5);
+# - **sensitivity** (share of cell pixels found) and **specificity** (share of background
+#   pixels left alone);
+# - **boundary**: the length of the predicted outline in pixel edges (cell pixels next to a
+#   background pixel, counted in both directions: the summed TV of the hard mask), mean per
+#   image; the true masks' value is printed for reference;
+# - **pieces**: connected components per mask (a single cell per image is the truth);
+# - **unsure**: the share of pixels with a probability between 0.1 and 0.9.
+
+# %%
+from course_utils import topology
+
+
+def boundary_length(masks: torch.Tensor) -> torch.Tensor:
+    """Pixel edges between cell and background, per mask (N, 1, H, W) -> (N,)."""
+    m = masks.float()
+    return ((m[..., 1:, :] - m[..., :-1, :]).abs().sum((1, 2, 3)) +
+            (m[..., :, 1:] - m[..., :, :-1]).abs().sum((1, 2, 3)))
+
+
+def summarise(probs: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    masks = probs >= 0.5
+    scores = metrics.binary_metrics(masks, target)
+    return {
+        "Dice": scores["dice"], "IoU": scores["iou"],
+        "sensitivity": scores["sensitivity"], "specificity": scores["specificity"],
+        "boundary": boundary_length(masks).mean().item(),
+        "pieces": sum(topology.count_components(m) for m in masks) / len(masks),
+        "unsure": ((probs > 0.1) & (probs < 0.9)).float().mean().item(),
+    }
+
+
+print(f"true masks: boundary {boundary_length(truth).mean():.1f} pixel edges, pieces "
+      f"{sum(topology.count_components(m) for m in truth) / len(truth):.2f} per mask")
+
+# %%
+criteria = {
+    "BCE": nn.BCEWithLogitsLoss(),
+    "weighted BCE": nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=DEVICE)),
+    "Dice": DiceLoss(),
+    "Focal": FocalLoss(GAMMA),
+    "BCE + TV": BCELoss_TotalVariation(TV_LAMBDA),
+}
+results, probs, histories = {}, {}, {}
+for name, criterion in criteria.items():
+    for seed in SEEDS:
+        config.seed_everything(seed)
+        model = models.EncDec(width=WIDTH, depth=DEPTH)
+        train_loader = data.InMemoryLoader(train_set, BATCH_SIZE, shuffle=True, device=DEVICE,
+                                           drop_last=True, seed=seed)
+        history = training.fit(model, criterion, train_loader, val_loader, epochs=EPOCHS,
+                               lr=LR, device=DEVICE, progress=False)
+        test_probs = training.predict(model, test_loader, DEVICE)
+        results[name, seed] = summarise(test_probs, truth)
+        if seed == SEEDS[0]:
+            probs[name], histories[name] = test_probs, history
+    print(f"{name:13s} trained {len(SEEDS)} x {EPOCHS} epochs")
+
+# %% [markdown]
+# First the mean over the seeds for each loss:
+
+# %%
+columns = ["Dice", "IoU", "sensitivity", "specificity", "boundary", "pieces", "unsure"]
+formats = {"boundary": "{:>12.1f}", "pieces": "{:>12.2f}"}
+mean = {name: {c: sum(results[name, s][c] for s in SEEDS) / len(SEEDS) for c in columns}
+        for name in criteria}
+print(f"{'loss':14s}" + "".join(f"{c:>12s}" for c in columns))
+for name in criteria:
+    print(f"{name:14s}" + "".join(formats.get(c, "{:>12.3f}").format(mean[name][c])
+                                  for c in columns))
+config.record_result("test Dice BCE", mean["BCE"]["Dice"], echo=False)
+config.record_result("test Dice Dice loss", mean["Dice"]["Dice"], echo=False)
+
+# %% [markdown]
+# Are these differences real? A seed fixes the initial weights and the order of the
+# batches, and it moves every loss's scores by about as much as the losses differ: compare
+# each loss with BCE **trained with the same seed**. The table below shows, for each loss,
+# the lowest and the highest of these same-seed differences over the seeds. A range that
+# contains 0 means the direction changed from seed to seed: noise. A range entirely above or
+# below 0 means the same direction in every seed.
+
+# %%
+paired = ["Dice", "sensitivity", "specificity", "boundary", "unsure"]
+print(f"{'vs BCE':14s}" + "".join(f"{c:>18s}" for c in paired))
+for name in list(criteria)[1:]:
+    cells = []
+    for c in paired:
+        diffs = [results[name, s][c] - results["BCE", s][c] for s in SEEDS]
+        digits = 1 if c == "boundary" else 3
+        cells.append(f"{min(diffs):+.{digits}f} to {max(diffs):+.{digits}f}")
+    print(f"{name:14s}" + "".join(f"{cell:>18s}" for cell in cells))
+
+# %% [markdown]
+# The validation Dice after each epoch, for the first seed:
+
+# %%
+fig = plotting.plot_history(histories, keys=("val_dice",))
+
+# %% [markdown]
+# ### What to notice
+#
+# These observations were made on the quick-mode run (synthetic cells, 64 x 64, three
+# seeds); check them against the two tables above when you run with other settings.
+#
+# - **Overlap is a tie.** The Dice differences of weighted BCE, Dice and Focal to BCE change
+#   sign from seed to seed: on these cells and this budget, none of the imbalance remedies
+#   buys a better mask. The imbalance
+#   (one cell pixel in four) is mild, and BCE already finds the cells.
+# - **Weighted BCE trades specificity for sensitivity.** Counting each cell pixel about 2.6
+#   times makes a missed cell pixel cost more than a false alarm, so the masks grow: more of
+#   the cell is found (higher sensitivity, in every seed) and more background is taken
+#   (lower specificity and a longer outline, in every seed).
+# - **The losses shape the probabilities, not only the masks.** The focal loss leaves
+#   several times more pixels "unsure": once a pixel is on the right side with some
+#   confidence, its loss and gradient almost vanish, so nothing pushes its probability on
+#   towards 0 or 1. The Dice loss does the opposite and gives the sharpest maps. At the
+#   threshold 0.5 this hardly changes the masks, but it matters as soon as you pick another
+#   threshold or read the probabilities as confidence (lesson 07).
+# - **TV shortens the outline, and pays for it.** With $\lambda = 5$ the boundary is shorter
+#   in every seed, but the masks also shrink (lower sensitivity) and Dice drops in every
+#   seed. Its probability maps are also less sharp (more unsure pixels, in every seed): the
+#   gradient of $|p_i - p_j|$ pulls each pixel's probability towards its neighbours',
+#   which works against BCE pushing the pixels along the edge to 0 or 1. Every loss already gives one piece per mask, so TV found no specks or holes to
+#   clean up; it could only smooth and pull in the cell's outline, which is genuinely ragged
+#   in the true masks. A prior helps where the model breaks it, and costs where it does not.
+
+# %% [markdown]
+# Side by side, for the first seed: six test images (columns), one row per loss; truth in
+# yellow, mask in magenta.
+
+# %%
+test_images = test_set.images.float() / 255
+fig = plotting.compare_predictions(test_images[:6], truth[:6], probs, max_items=6)
+
+# %% [markdown]
+# The masks look alike, as the Dice scores said they would, except that BCE + TV's masks
+# tend to stop short of the true outline (see the last column). The probability maps differ
+# more: one test image under each loss, and the distribution of all test
+# probabilities (log scale: most pixels sit near 0 or 1).
+
+# %%
+import matplotlib.pyplot as plt
+
+index = 0
+fig, axes = plt.subplots(1, len(probs), figsize=(2.4 * len(probs) + 0.8, 2.6),
+                         layout="constrained")
+for ax, (name, p) in zip(axes, probs.items(), strict=True):
+    shown = ax.imshow(p[index, 0], cmap="magma", vmin=0, vmax=1)
+    ax.contour(truth[index, 0], levels=[0.5], colors="#33ccff", linewidths=0.8)
+    ax.set_title(name, fontsize=9)
+    ax.set_axis_off()
+fig.colorbar(shown, ax=axes.tolist(), fraction=0.02, label="probability")
+
+fig, ax = plt.subplots(figsize=(7, 3))
+bins = torch.linspace(0, 1, 41).numpy()
+for name, p in probs.items():
+    ax.hist(p.flatten().numpy(), bins=bins, histtype="step", lw=1.5, label=name)
+ax.set(yscale="log", xlabel="predicted probability", ylabel="test pixels")
+ax.legend(fontsize=8, loc="upper center", ncol=3)
+fig.tight_layout()
+
+# %% [markdown]
+# ## The focal loss up close: a gamma slider
+#
+# The slider below takes the BCE model's prediction on the test image where that model does
+# worst. The left panel shows the loss of one pixel against $p_t$ for the chosen $\gamma$,
+# beside $\gamma = 0$ (BCE). The middle panel shows, for every pixel of the image, the
+# focal weight $(1 - p_t)^\gamma$: the share of its BCE the focal loss keeps. The line under
+# the figure says how much of the image's total loss the misclassified pixels carry.
+#
+# Move the slider from 0 upwards: the weight map goes dark wherever the model is confidently
+# right and stays bright only where it is wrong or unsure (on this image: parts of the cell
+# it misses, and stretches of the outline), and the share of the loss carried by the
+# misclassified pixels rises. That is the focal loss's idea in one picture: spend
+# the gradient on the pixels that are still wrong.
+
+# %%
+from course_utils import widgets
+
+bce_masks = probs["BCE"] >= 0.5
+per_image_dice = (2 * (bce_masks & truth.bool()).sum((1, 2, 3)) /
+                  (bce_masks.sum((1, 2, 3)) + truth.sum((1, 2, 3))).clamp(min=1))
+hardest = int(per_image_dice.argmin())
+print(f"test image {test_set.names[hardest]}: Dice of the BCE model {per_image_dice[hardest]:.3f}")
+widgets.gamma_slider(probs["BCE"][hardest], truth[hardest], test_images[hardest], gamma=GAMMA)
+
+# %% [markdown]
+# The same effect over the whole test set, together with the sheet's variant: the share of
+# each loss carried by background pixels, and by the misclassified pixels, for the BCE
+# model's predictions.
+
+# %%
+p = probs["BCE"].double().clamp(1e-7, 1 - 1e-7)
+y = truth.double()
+logit = torch.logit(p)
+per_pixel = {
+    "BCE": F.binary_cross_entropy_with_logits(logit, y, reduction="none"),
+    f"focal (gamma {GAMMA:g})": (1 - (p * y + (1 - p) * (1 - y))) ** GAMMA
+    * F.binary_cross_entropy_with_logits(logit, y, reduction="none"),
+    "sheet's focal": focal_as_on_the_sheet(logit, y, GAMMA),
+}
+wrong = (p >= 0.5).double() != y
+print(f"{'loss':18s} {'background share':>17s} {'misclassified share':>20s}")
+for name, loss in per_pixel.items():
+    print(f"{name:18s} {loss[y == 0].sum() / loss.sum():>17.1%} "
+          f"{loss[wrong].sum() / loss.sum():>20.1%}")
+print(f"(background is {(y == 0).double().mean():.1%} of the pixels, misclassified "
+      f"{wrong.double().mean():.1%})")
+
+# %% [markdown]
+# Under BCE the misclassified pixels already carry a large share of the loss; the focal
+# loss raises it further. The sheet's variant pushes the share of the background up instead,
+# the majority class, by keeping every easy background pixel at full weight.
+
+# %% [markdown]
+# ### Question 1
+#
+# Weighted BCE raised sensitivity and lowered specificity. Explain why from the loss, and
+# predict what `pos_weight = 0.5` would do.
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# With `pos_weight` $w$, a cell pixel's loss is $-w \log \sigma(x)$ and a background
+# pixel's is $-\log(1 - \sigma(x))$. For a pixel whose features are ambiguous, the loss is
+# lowest when the predicted probability equals the weighted share of cell among such
+# pixels, $w q / (w q + 1 - q)$ if a fraction $q$ of them are cell. With $w \approx 2.6$ that
+# is above $q$: ambiguous pixels (mostly along the outline) are pushed over 0.5 sooner, so
+# masks grow, more cell pixels are found and more background pixels are taken. With
+# $w = 0.5$ the opposite: smaller masks, lower sensitivity, higher specificity.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### Question 2
+#
+# The focal-loss model leaves many more pixels between 0.1 and 0.9 than the BCE model, yet
+# its masks are about as good. Why, and when would that difference start to matter?
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# The focal loss multiplies each pixel's BCE by $(1 - p_t)^\gamma$. Once a pixel is on the
+# right side with moderate confidence, say $p_t = 0.8$, its loss and gradient are cut to a
+# few percent, so training stops pushing it towards 0 or 1. The threshold 0.5 only asks
+# which side a pixel is on, and that is right about as often as with BCE, so Dice and IoU
+# barely change. It matters when the probabilities are used as numbers: choosing another
+# threshold (many pixels sit near it and would flip), averaging models, or reading the
+# probability as the chance of being right (the focal model is underconfident). Lesson 07's
+# threshold slider shows the first effect.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Conclusion
+#
+# - The sheet's Dice loss compares a soft overlap with the mask sizes; with $s = 1$ on
+#   means it is much smaller than $1 - \text{Dice}$, though its minimum is the same.
+# - Focal loss (Lin et al.) scales every pixel's BCE by $(1 - p_t)^\gamma$ for *both*
+#   classes; the sheet's formula forgets the background term and thereby favours the
+#   majority class again.
+# - Inverse-frequency weighting is `BCEWithLogitsLoss(pos_weight=(1 - f) / f)` up to a
+#   constant factor; it trades specificity for sensitivity.
+# - Total variation, centring and sparsity are priors on the mask's shape, position and
+#   size: they help exactly when the model's masks break the prior and cost accuracy when
+#   they do not.
+# - On these cells and this budget the four pixel losses tie on Dice within seed noise;
+#   they differ in where the errors go (weighted BCE) and in how confident the
+#   probabilities are (Focal, Dice). Compare losses seed by seed, and believe only the
+#   differences that keep their direction.
+#
+# **References**
+#
+# - T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollár, *Focal loss for dense object
+#   detection*, ICCV 2017.
+# - F. Milletari, N. Navab, S.-A. Ahmadi, *V-Net: fully convolutional neural networks for
+#   volumetric medical image segmentation*, 3DV 2016 (the soft Dice loss).
+# - L. I. Rudin, S. Osher, E. Fatemi, *Nonlinear total variation based noise removal
+#   algorithms*, Physica D 1992 (total variation).
+# - P. M. Ferreira, F. Marques, J. S. Cardoso, A. Rebelo, *Physiological inspired deep
+#   neural networks for emotion recognition*, IEEE Access 2018 (the regularisers as listed
+#   on the exercise sheet).
+# - torchvision documentation: `torchvision.ops.sigmoid_focal_loss`; PyTorch documentation:
+#   `torch.nn.BCEWithLogitsLoss` (`pos_weight`).
