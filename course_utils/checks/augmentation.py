@@ -1,0 +1,82 @@
+"""Checks for paired augmentation: geometry moves image and mask together, colour only the
+image, and masks keep their labels."""
+
+from __future__ import annotations
+
+import torch
+from torchvision import tv_tensors
+
+from course_utils.checks import CheckFailed, passed
+
+__all__ = ["check_paired_augmentation"]
+
+_DRAWS = 20
+
+
+def _letter_f(size: int = 32) -> torch.Tensor:
+    """An 'F': no flip or rotation maps it onto itself, so any misalignment shows."""
+    mask = torch.zeros(size, size, dtype=torch.long)
+    mask[6:26, 8:13] = 1
+    mask[6:11, 13:24] = 1
+    mask[14:18, 13:20] = 1
+    return mask
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a & b).sum() / (a | b).sum().clamp(min=1)).item()
+
+
+def check_paired_augmentation(transform) -> None:
+    """Check ``transform(tv_tensors.Image, tv_tensors.Mask) -> (image, mask)``.
+
+    Over 20 random draws: the mask keeps its label values (nearest-neighbour resampling;
+    255 allowed for uncovered pixels), the bright shape in the image stays on the mask
+    (geometry applied to both), some draw moves the shape (geometry present) and some draw
+    changes the brightness of a uniform grey image's centre (colour jitter present).
+    """
+    mask = _letter_f()
+    image = (0.1 + 0.8 * mask.float()).expand(3, -1, -1).clone()
+    moved = brightened = False
+    for draw in range(_DRAWS):
+        torch.manual_seed(draw)
+        out = transform(tv_tensors.Image(image.clone()), tv_tensors.Mask(mask.clone()))
+        if not isinstance(out, tuple | list) or len(out) != 2:
+            raise CheckFailed(f"draw {draw}: return the pair (image, mask), got "
+                              f"{type(out).__name__}")
+        out_image, out_mask = (torch.as_tensor(t) for t in out)
+        if out_image.shape != image.shape or out_mask.shape != mask.shape:
+            raise CheckFailed(f"draw {draw}: shapes changed from {tuple(image.shape)} and "
+                              f"{tuple(mask.shape)} to {tuple(out_image.shape)} and "
+                              f"{tuple(out_mask.shape)}; keep the size")
+        values = set(torch.unique(out_mask).tolist())
+        if not values <= {0, 1, 255}:
+            raise CheckFailed(f"draw {draw}: the mask holds values {sorted(values)[:6]}, not "
+                              f"only labels 0/1 (and 255 padding): masks must be resampled "
+                              f"nearest-neighbour; wrap them in tv_tensors.Mask")
+        grey = out_image.float().mean(0)
+        inside, outside = out_mask == 1, out_mask == 0
+        if inside.any() and outside.any():
+            level = (grey[inside].mean() + grey[outside].mean()) / 2
+            overlap = _iou(grey > level, inside)
+            if overlap < 0.8:
+                raise CheckFailed(f"draw {draw}: the bright shape in the image and the mask "
+                                  f"overlap with IoU {overlap:.2f} only: image and mask were "
+                                  f"not moved together; pass both in ONE call")
+        moved |= not torch.equal(out_mask, mask)
+    uniform = torch.full((3, 32, 32), 0.5)
+    for draw in range(_DRAWS):
+        torch.manual_seed(draw)
+        out_image, out_mask = transform(tv_tensors.Image(uniform.clone()),
+                                        tv_tensors.Mask(torch.ones(32, 32, dtype=torch.long)))
+        brightened |= abs(torch.as_tensor(out_image)[:, 16, 16].mean().item() - 0.5) > 1e-3
+        if torch.as_tensor(out_mask)[16, 16].item() != 1:
+            raise CheckFailed(f"draw {draw}: the centre of an all-ones mask changed to "
+                              f"{torch.as_tensor(out_mask)[16, 16].item()}; colour transforms "
+                              f"must leave the mask alone")
+    if not moved:
+        raise CheckFailed(f"in {_DRAWS} draws the mask never moved: add geometric transforms "
+                          f"(flips, RandomAffine)")
+    if not brightened:
+        raise CheckFailed(f"in {_DRAWS} draws the image's brightness never changed: add a "
+                          f"photometric transform (ColorJitter)")
+    passed("paired augmentation", 4)

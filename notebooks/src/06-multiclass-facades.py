@@ -1,0 +1,437 @@
+# %% [markdown]
+# # 06 · Multi-class segmentation: facades
+#
+# So far every pixel had two possible answers, cell or background. The CMP Facade photos
+# ask for one of **twelve**: wall, window, door, balcony, sill and so on. The network changes
+# very little (one output channel per class instead of one), but the loss becomes a softmax
+# cross-entropy over the classes, and evaluation needs more care, because the classes are
+# very unequal in size.
+#
+# **Learning goals**
+#
+# - show a label map in the dataset's own colours with a legend of the class names;
+# - count how often each class occurs and turn the counts into class weights;
+# - write pixel-wise softmax cross-entropy with an ignored padding label, and check it
+#   against PyTorch;
+# - adapt a U-Net to 12 output channels and train it with and without class weights;
+# - read a per-class IoU table, the mean IoU and a row-normalised confusion matrix, and
+#   explain which classes are confused and why.
+
+# %% [markdown]
+# ## Parameters
+
+# %%
+import torch
+from torch import nn
+
+from course_utils import config, data, metrics, models, plotting, training
+
+SEED = 0
+QUICK = config.is_quick()
+DEVICE = config.get_device()
+DATA_ROOT = None
+SIZE = (96, 64) if QUICK else (256, 192)  # (height, width); divisible by 2**4 for the U-Net
+EPOCHS = 6 if QUICK else 40
+WIDTH = 16 if QUICK else 32
+BATCH_SIZE = 16
+LR = 3e-3
+NUM_CLASSES = data.NUM_FACADE_CLASSES
+config.seed_everything(SEED);
+
+# %% [markdown]
+# ## The data
+#
+# Each item is a photo `(3, H, W)` and a **long** label map `(H, W)` with class indices 0..11.
+# The photos are portrait and of different sizes; each is scaled to fit `SIZE` and the unused
+# border is labelled **255**, a value the loss and the metrics skip. The split into train,
+# validation and test is fixed (70/15/15 %).
+
+# %%
+facades = {split: data.FacadeDataset(split, DATA_ROOT, size=SIZE) for split in ("train", "val", "test")}
+for split, ds in facades.items():
+    print(f"{split:5s} {len(ds):3d} facades of {tuple(ds.images.shape[1:])}")
+plotting.show_facades(facades["train"].images[:4].float() / 255, facades["train"].targets[:4]);
+
+# %% [markdown]
+# The colours are the dataset's own palette (black marks the padding). Facades are built
+# from a few large regions (wall, windows, the shop front) and many thin or small ones:
+# sills under the windows, cornices and mouldings along the floors, blinds beside windows.
+
+# %% [markdown]
+# ## How often does each class occur?
+#
+# ### Task: count the pixels of each class
+#
+# Write `class_counts(targets, num_classes, ignore_index)`: the number of pixels of each
+# class in a batch of label maps, leaving out the padding. `torch.bincount` counts
+# non-negative integers.
+
+# %%
+def class_counts(targets: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+    # HINT: keep the pixels that are not ignore_index, then torch.bincount(..., minlength=num_classes)
+    ### BEGIN SOLUTION
+    kept = targets[targets != ignore_index].long()
+    return torch.bincount(kept, minlength=num_classes)
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.multiclass import check_class_counts
+
+check_class_counts(class_counts)
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+counts = class_counts(facades["train"].targets, NUM_CLASSES)
+share = counts / counts.sum()
+order = share.argsort(descending=True)
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.bar([data.FACADE_CLASSES[i] for i in order], share[order].numpy(),
+       color=np.array(data.FACADE_PALETTE)[order.numpy()] / 255, edgecolor="0.3")
+ax.set(ylabel="share of labelled pixels", title="class frequencies (training set)")
+ax.tick_params(axis="x", rotation=45)
+fig.tight_layout()
+print(f"most frequent: {data.FACADE_CLASSES[order[0]]} {share[order[0]]:.1%}; "
+      f"rarest: {data.FACADE_CLASSES[order[-1]]} {share[order[-1]]:.1%}; "
+      f"ratio {share[order[0]] / share[order[-1]]:.0f}:1")
+
+# %% [markdown]
+# The wall alone holds about a third of the labelled pixels, the rarest class around one
+# percent: the printed ratio is the number of wall pixels per pixel of the rarest class.
+# A loss that averages over pixels hears the wall that many times more often.
+
+# %% [markdown]
+# ## Softmax cross-entropy, pixel by pixel
+#
+# The network returns logits `(N, C, H, W)`: at every pixel a score per class. A softmax
+# over the class dimension turns them into probabilities $p_{c}$, and the loss at a pixel
+# whose true class is $y$ is $-\log p_{y}$. The loss of a batch is the mean over the pixels
+# that are not padding. With class weights $w_c$ each pixel counts with the weight of its
+# true class, and the mean becomes a weighted mean:
+#
+# $$\mathcal{L} = \frac{\sum_i w_{y_i}\,\bigl(-\log p_{i, y_i}\bigr)}{\sum_i w_{y_i}},$$
+#
+# summed over the kept pixels $i$ (all weights 1 gives the plain mean).
+# Taking `log_softmax` in one step, rather than `log(softmax(...))`, keeps large logits
+# finite, for the same reason as the stable BCE of lesson 01.
+#
+# ### Task: cross-entropy with an ignore index
+
+# %%
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                  ignore_index: int = 255) -> torch.Tensor:
+    # HINT: log_softmax over dim 1; gather the true class's log-probability; drop ignored pixels; weighted mean
+    ### BEGIN SOLUTION
+    log_probs = logits.log_softmax(dim=1)
+    keep = target != ignore_index
+    safe = torch.where(keep, target, torch.zeros_like(target))  # any valid index; masked below
+    nll = -log_probs.gather(1, safe.unsqueeze(1)).squeeze(1)
+    w = torch.ones(logits.shape[1], dtype=logits.dtype) if weight is None else weight
+    pixel_weight = w.to(logits.device)[safe] * keep
+    return (pixel_weight * nll).sum() / pixel_weight.sum()
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.multiclass import check_cross_entropy
+
+check_cross_entropy(cross_entropy)
+
+# %% [markdown]
+# From here on the lesson uses `nn.CrossEntropyLoss`, which computes the same thing in one
+# fused, faster kernel.
+
+# %% [markdown]
+# ## Class weights
+#
+# A common remedy for unequal classes is to weight each class by its inverse frequency,
+# $w_c \propto 1/f_c$, so that every class contributes about equally to the loss. That is a
+# strong correction: a pixel of the rarest class then counts as much as the printed ratio
+# of wall pixels. A milder one uses the square root, $w_c \propto f_c^{-1/2}$. Both are scaled so that
+# the weights average 1 (the weighted mean above does not care about the scale).
+#
+# ### Task: weights from frequencies
+
+# %%
+def class_weights(counts: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+    # HINT: frequency f = counts / counts.sum(); weight f ** -power; divide by the mean weight
+    ### BEGIN SOLUTION
+    freq = counts.double() / counts.sum()
+    weights = freq.pow(-power)
+    return weights / weights.mean()
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.multiclass import check_class_weights
+
+check_class_weights(class_weights)
+
+# %%
+POWERS = {"unweighted": 0.0, "sqrt inverse freq": 0.5, "inverse freq": 1.0}
+weights = {name: class_weights(counts, p).float() for name, p in POWERS.items()}
+print(f"{'class':10s} {'share':>6s}  " + "  ".join(f"{name:>17s}" for name in weights))
+for c in order.tolist():
+    print(f"{data.FACADE_CLASSES[c]:10s} {share[c]:6.1%}  "
+          + "  ".join(f"{w[c]:17.2f}" for w in weights.values()))
+
+# %% [markdown]
+# ## A U-Net with twelve outputs
+#
+# ### Task: the model and the loss
+#
+# Build `models.UNet` (lesson 03's U-Net, here as the package's reference version) with one
+# output channel per class and `WIDTH` channels, and a cross-entropy loss that skips the
+# padding label.
+
+# %%
+# HINT: models.UNet(out_channels=NUM_CLASSES, width=WIDTH); nn.CrossEntropyLoss(ignore_index=data.IGNORE_INDEX)
+### BEGIN SOLUTION
+model = models.UNet(out_channels=NUM_CLASSES, width=WIDTH)
+criterion = nn.CrossEntropyLoss(ignore_index=data.IGNORE_INDEX)
+### END SOLUTION
+
+# %%
+from course_utils.checks.multiclass import check_multiclass_setup
+
+check_multiclass_setup(model, criterion, NUM_CLASSES)
+
+# %% [markdown]
+# ## Training: unweighted, square-root weights, inverse-frequency weights
+#
+# The three runs differ only in the loss's `weight`; they share seed, epochs and data. The
+# validation set decides between them; the test set is used once, at the end.
+
+# %%
+train_loader = data.InMemoryLoader(facades["train"], BATCH_SIZE, shuffle=True, device=DEVICE,
+                                   drop_last=True, seed=SEED)
+val_loader = data.InMemoryLoader(facades["val"], 32, device=DEVICE)
+test_loader = data.InMemoryLoader(facades["test"], 32, device=DEVICE)
+
+
+def train_facades(weight: torch.Tensor) -> tuple[nn.Module, dict]:
+    config.seed_everything(SEED)
+    net = models.UNet(out_channels=NUM_CLASSES, width=WIDTH)
+    loss = nn.CrossEntropyLoss(weight=weight.to(DEVICE), ignore_index=data.IGNORE_INDEX)
+    history = training.fit(net, loss, train_loader, val_loader, epochs=EPOCHS, lr=LR,
+                           device=DEVICE)
+    return net, history
+
+
+runs = {name: train_facades(w) for name, w in weights.items()}
+plotting.plot_history({name: h for name, (_, h) in runs.items()},
+                      keys=("train_loss", "val_miou", "val_pixel_accuracy"));
+
+# %% [markdown]
+# The training losses are not comparable across runs (each weighs the pixels differently);
+# the validation mIoU and pixel accuracy are. The validation curves are still rising at the
+# last epoch: this is a short budget, and a longer run may end in a different order.
+
+# %% [markdown]
+# ## Per-class IoU and the mean IoU
+#
+# For each class $c$, $\text{IoU}_c = TP_c / (TP_c + FP_c + FN_c)$, read off the confusion
+# matrix: row $c$ holds the pixels whose truth is $c$, column $c$ those predicted as $c$. The
+# **mIoU** is the mean over the classes, so a rare class counts as much as the wall;
+# **pixel accuracy** is dominated by the big classes.
+#
+# ### Task: IoU per class from a confusion matrix
+#
+# Return a tensor with one IoU per class, and `nan` for a class that appears in neither
+# truth nor prediction (it has no IoU; `torch.nanmean` then skips it).
+
+# %%
+def per_class_iou(cm: torch.Tensor) -> torch.Tensor:
+    # HINT: TP is the diagonal; TP + FP the column sums; TP + FN the row sums; union = rows + cols - TP
+    ### BEGIN SOLUTION
+    cm = cm.double()
+    tp = cm.diag()
+    union = cm.sum(0) + cm.sum(1) - tp
+    return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.metrics import check_per_class_iou
+
+check_per_class_iou(per_class_iou)
+
+# %%
+def confusion(net: nn.Module, loader, dataset) -> torch.Tensor:
+    probs = training.predict(net, loader, device=DEVICE)
+    return metrics.confusion_matrix(probs.argmax(1), dataset.targets.long(), NUM_CLASSES)
+
+
+val_cm = {name: confusion(net, val_loader, facades["val"]) for name, (net, _) in runs.items()}
+val_iou = {name: per_class_iou(cm) for name, cm in val_cm.items()}
+recall = {name: cm.diag() / cm.sum(1).clamp(min=1) for name, cm in val_cm.items()}
+
+print(f"{'class':10s} {'share':>6s} | " + " | ".join(f"{n:>17s}" for n in runs)
+      + "\n" + " " * 18 + "| " + " | ".join(f"{'IoU':>7s} {'recall':>9s}" for _ in runs))
+for c in order.tolist():
+    print(f"{data.FACADE_CLASSES[c]:10s} {share[c]:6.1%} | " + " | ".join(
+        f"{val_iou[n][c]:7.3f} {recall[n][c]:9.3f}" for n in runs))
+summary = {n: (torch.nanmean(val_iou[n]).item(),
+               (val_cm[n].diag().sum() / val_cm[n].sum()).item()) for n in runs}
+print("-" * 18 + "+" + "+".join(["-" * 19] * len(runs)))
+print(f"{'mIoU':17s} | " + " | ".join(f"{summary[n][0]:17.3f}" for n in runs))
+print(f"{'pixel accuracy':17s} | " + " | ".join(f"{summary[n][1]:17.3f}" for n in runs))
+
+# %% [markdown]
+# Rows are sorted from the most to the least frequent class; recall is the share of a
+# class's pixels that were labelled correctly (the diagonal of the row-normalised confusion
+# matrix below). The next cell compares the runs on the five rarest classes.
+
+# %%
+rare = order[-5:]
+for name in runs:
+    print(f"{name:17s}: mean IoU of the 5 rarest classes {val_iou[name][rare].mean():.3f}, "
+          f"mean recall {recall[name][rare].mean():.3f}, "
+          f"facade IoU {val_iou[name][1]:.3f}")
+names = list(runs)
+for name in names[1:]:  # both weightings find more of the rare classes ...
+    assert recall[name][rare].mean() > recall["unweighted"][rare].mean()
+facade = data.FACADE_CLASSES.index("facade")
+assert val_iou[names[0]][facade] > val_iou[names[1]][facade] > val_iou[names[2]][facade]
+assert summary[names[2]][1] < summary[names[0]][1]  # ... and pay with the frequent ones
+
+# %% [markdown]
+# What the numbers say:
+#
+# - **Unweighted**, the network is good at the large, compact classes and recovers only
+#   part of the rare, thin ones: much of their area goes to a neighbouring class.
+# - **Both weightings raise the recall of the rare classes** substantially: far more of
+#   their pixels are found.
+# - **The price is paid by the frequent classes.** To catch more sill and deco pixels, the
+#   weighted network also *predicts* those classes where there is wall, so the wall's IoU
+#   falls, and it falls further the stronger the weights; the pixel accuracy of the
+#   inverse-frequency run is the lowest of the three.
+# - The rare classes' IoU gains much less than their recall, because many of the extra
+#   predictions are wrong. Inverse-frequency weights overshoot; the square-root weights
+#   sit in between. The next cell names the run with the best validation mIoU.
+
+# %%
+best = max(summary, key=lambda n: summary[n][0])
+print(f"best validation mIoU: {best} ({summary[best][0]:.3f}; "
+      f"unweighted {summary['unweighted'][0]:.3f})")
+config.record_result("val mIoU unweighted", summary["unweighted"][0], echo=False)
+config.record_result(f"val mIoU {best}", summary[best][0], echo=False)
+
+# %% [markdown]
+# ## Which classes are confused, and why?
+#
+# Row $i$ of the row-normalised confusion matrix shows where the pixels of true class $i$
+# went; a perfect model has ones on the diagonal. First the unweighted model:
+
+# %%
+plotting.plot_confusion_matrix(val_cm["unweighted"], title="unweighted (validation)");
+
+# %%
+def top_confusion(cm: torch.Tensor, c: int) -> tuple[str, float]:
+    row = cm[c].double() / cm[c].sum().clamp(min=1)
+    row[c] = -1
+    j = int(row.argmax())
+    return data.FACADE_CLASSES[j], row[j].item()
+
+
+for c in order.tolist():
+    name, value = top_confusion(val_cm["unweighted"], c)
+    print(f"{data.FACADE_CLASSES[c]:10s} most often mistaken for {name:10s} ({value:.0%})")
+mistaken = {data.FACADE_CLASSES[c]: top_confusion(val_cm["unweighted"], c)[0]
+            for c in range(NUM_CLASSES)}
+assert sum(mistaken[c] == "facade" for c in ("cornice", "sill", "molding", "deco")) >= 3
+assert mistaken["blind"] == "window"
+
+# %% [markdown]
+# The off-diagonal mass is not random; it follows the geometry of a facade:
+#
+# - **Thin horizontal bands go to the wall** (for most of them, "facade" is the top
+#   mistake in the list above). Sills, cornices and mouldings are a few pixels
+#   high at this resolution and lie on or against the wall; a pixel of them has wall above
+#   or below it, and the network, unsure where the band ends, falls back to the class that
+#   surrounds it. The same happens to the small decorations (deco).
+# - **Blinds go to windows.** A blind hangs in front of part of a window or right beside
+#   it; the network sees window all around it, and the border between blind and glass is
+#   exactly the kind of border it is unsure about.
+# - The large, compact classes (background, window, shop, door) are rarely confused: they
+#   are big enough that most of their pixels are far from any border.
+#
+# Every border between two regions is uncertain by a pixel or two; a class whose regions are
+# only a few pixels thick is *all* border, which is why resolution matters so much for
+# them. Now the square-root-weighted model:
+
+# %%
+plotting.plot_confusion_matrix(val_cm["sqrt inverse freq"], title="sqrt inverse-frequency weights (validation)");
+
+# %% [markdown]
+# The diagonal entries of the thin classes are larger and their "facade" column is lighter;
+# the wall's own row now leaks into those thin classes instead, the trade described above.
+
+# %% [markdown]
+# ## Predictions next to the truth
+
+# %%
+images, targets = facades["val"].images[:4].float() / 255, facades["val"].targets[:4]
+preds = training.predict(runs[best][0], images, device=DEVICE).argmax(1)
+preds[targets == data.IGNORE_INDEX] = data.IGNORE_INDEX  # padding is not scored: black
+plotting.show_facades(images, targets, preds);
+
+# %% [markdown]
+# ## The test set, once
+#
+# The validation set chose the weighting; the test set now measures the chosen model once.
+
+# %%
+test_cm = confusion(runs[best][0], test_loader, facades["test"])
+test_miou = torch.nanmean(per_class_iou(test_cm)).item()
+config.record_result(f"test mIoU ({best})", test_miou)
+
+# %% [markdown]
+# ## Questions
+#
+# 1. A model that labels every pixel "facade" — what pixel accuracy and what mIoU does it
+#    get here? Why does the lesson report mIoU?
+# 2. Why do class weights lower the IoU of the wall even though the wall is still mostly
+#    recognised?
+# 3. The thin classes suffer most from the low resolution of quick mode. Name two changes
+#    that should help them, other than weights.
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# 1. Its pixel accuracy equals the wall's share of the labelled pixels (about a third here),
+#    while its mIoU is that share divided by 12 (the wall's IoU is its share, every other
+#    class scores 0). Pixel accuracy is dominated by the big classes, so it barely moves
+#    when a rare class is missed entirely; mIoU gives each class the same say.
+# 2. IoU counts false positives too. Weighted, the network moves the decision boundary
+#    towards the rare classes, so some wall pixels next to a sill or moulding are now
+#    labelled as that class: they are false negatives of the wall and false positives of
+#    the rare class, which lowers the IoU of both even when the recall of the rare class
+#    goes up.
+# 3. Train at a higher resolution (the full mode uses 256 x 192), so that a sill is more
+#    than a pixel or two thick; train longer; use a loss that looks at regions rather than
+#    pixels (a multi-class Dice or a focal loss, lesson 02); add augmentation (lesson 08);
+#    or start from a pretrained encoder.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Conclusion
+#
+# - Multi-class segmentation changes the head (one channel per class) and the loss
+#   (softmax cross-entropy per pixel, with `ignore_index` for padding); the rest of the
+#   U-Net stays.
+# - With unequal classes, report the IoU of every class and their mean; pixel accuracy
+#   hides the rare classes.
+# - Class weights buy recall on rare classes with precision on frequent ones; the strength
+#   of the weighting is a knob to tune on validation data, not a free gain.
+# - The confusion matrix explains the errors: thin bands merge into the wall around them,
+#   blinds into the windows beside them.
+#
+# **References**
+#
+# - Tyleček and Šára, *Spatial pattern templates for recognition of objects with regular
+#   structure*, GCPR 2013 (the CMP Facade Database).
+# - Long, Shelhamer and Darrell, *Fully convolutional networks for semantic segmentation*,
+#   CVPR 2015 (pixel-wise softmax cross-entropy).
+# - PyTorch documentation of `torch.nn.CrossEntropyLoss` (`weight`, `ignore_index`).

@@ -1,0 +1,502 @@
+# %% [markdown]
+# # 08 · Further thoughts: augmentation, transfer learning, instances
+#
+# Three ideas that go beyond the exercises, each tried out on a small scale:
+#
+# 1. **Paired data augmentation**: more training images for free, provided that every
+#    geometric change to an image is applied to its mask in exactly the same way.
+# 2. **Transfer learning**: a U-Net whose encoder is the convolutional part of VGG16, a
+#    network trained for classification, either frozen or fine-tuned.
+# 3. **Instances from a semantic mask**: when two cells touch, a semantic mask says "cell"
+#    for both; connected components and a watershed split them apart.
+#
+# **Learning goals**
+#
+# - build a paired augmentation pipeline with `torchvision.transforms.v2` and
+#   `tv_tensors.Mask`, and prove that image and mask stay aligned;
+# - compare training with and without augmentation on a small training set;
+# - put a VGG16 encoder into a U-Net, freeze it or fine-tune it, and know what changes
+#   without pretrained weights;
+# - turn a binary mask into instances with connected components and a distance-transform
+#   watershed, and say what a dedicated instance method does differently.
+
+# %% [markdown]
+# ## Parameters
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from scipy import ndimage
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from course_utils import config, data, models, plotting, topology, training, transforms
+
+SEED = 0
+QUICK = config.is_quick()
+DEVICE = config.get_device()
+DATA_ROOT = None
+SIZE = 64 if QUICK else 128
+WIDTH = 16 if QUICK else 32
+SMALL_TRAIN = 24  # training images in the augmentation experiment: "little data"
+AUG_EPOCHS = 30 if QUICK else 80
+TL_SIZE = 32 if QUICK else 128  # VGG16 is heavy: quick mode trains it on 32 x 32 crops
+VGG_DEPTH = 3 if QUICK else 5  # VGG16 blocks used as the encoder (5 = all)
+TL_EPOCHS = 5 if QUICK else 20
+config.seed_everything(SEED);
+
+# %% [markdown]
+# ## 1 · Paired augmentation
+#
+# Augmentation shows the network each training image in many slightly changed versions, so
+# that it learns what does not matter: a cell is a cell whether it is rotated, mirrored,
+# a bit larger, or seen in dimmer light. For segmentation the changes fall into two kinds:
+#
+# - **geometric** (flip, rotate, scale, shift) move pixels: they must move the image *and*
+#   its mask, with the *same* random parameters, or the mask no longer covers the object;
+# - **photometric** (brightness, contrast, noise) change pixel values: they apply to the
+#   image only; "brighter" means nothing for a label.
+#
+# One more trap: a rotated or scaled mask must be resampled with **nearest-neighbour**
+# interpolation. Bilinear interpolation, right for photos, invents values between labels:
+
+# %%
+facade = data.FacadeDataset("train", DATA_ROOT, size=(96, 64), limit=1)
+cells = {split: data.PhCDataset(split, DATA_ROOT, size=SIZE) for split in ("train", "val", "test")}
+cell_mask = cells["train"].targets[0].float()  # (1, H, W), values 0/1
+facade_ids = facade.targets[0].float()[None]  # (1, H, W), class ids 0..11 and 255
+bilinear = v2.InterpolationMode.BILINEAR
+for name, mask, labels in [("cell mask", cell_mask, {0, 1}),
+                           ("facade labels", facade_ids, set(range(12)) | {255})]:
+    rotated = v2.functional.rotate(mask, 20, interpolation=bilinear)
+    invented = ~torch.isin(rotated, torch.tensor(sorted(labels), dtype=rotated.dtype))
+    print(f"{name}: rotated 20° bilinearly, {invented.float().mean():.1%} of the pixels "
+          f"hold values that are no label (e.g. {rotated[invented][:3].tolist()})")
+
+# %% [markdown]
+# A value of 0.5 in a binary mask might be rounded either way; a value of 3.0 between a
+# window (2) and a cornice (4) is worse: it is a valid id, that of a *door*. torchvision's
+# v2 transforms avoid both traps when you tell them what each tensor is: wrap the image in
+# `tv_tensors.Image` and the mask in `tv_tensors.Mask`, pass both **in one call**, and
+# every geometric transform draws its parameters once and applies them to both,
+# resampling the `Mask` with nearest-neighbour; photometric transforms skip the `Mask`.
+# Pixels that a rotation brings in from outside the image get a fill value, which can be
+# set per type: 0 for a cell mask (background), 255 (ignore) for facade labels.
+#
+# ### Task: an augmentation pipeline
+#
+# Return a `v2.Compose` with random horizontal and vertical flips, a `v2.RandomAffine`
+# (rotation up to 30°, shifts up to 5 %, scale 0.9-1.1, `interpolation=bilinear` for the
+# image, `fill={tv_tensors.Image: 0.0, tv_tensors.Mask: 0}`) and a `v2.ColorJitter` of
+# brightness and contrast 0.2.
+
+# %%
+def make_augmentation() -> v2.Compose:
+    # HINT: v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(), v2.RandomAffine(...), v2.ColorJitter(...)])
+    ### BEGIN SOLUTION
+    geometric = [
+        v2.RandomHorizontalFlip(0.5),
+        v2.RandomVerticalFlip(0.5),
+        v2.RandomAffine(degrees=30, translate=(0.05, 0.05), scale=(0.9, 1.1),
+                        interpolation=bilinear, fill={tv_tensors.Image: 0.0, tv_tensors.Mask: 0}),
+    ]
+    photometric = [v2.ColorJitter(brightness=0.2, contrast=0.2)]
+    return v2.Compose(geometric + photometric)
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.augmentation import check_paired_augmentation
+
+augment = make_augmentation()
+check_paired_augmentation(augment)
+
+# %% [markdown]
+# ### Proof of alignment
+#
+# Top row: five random draws of the pipeline, image and mask passed together; the magenta
+# outline is the *transformed mask* drawn on the *transformed image*. Bottom row: the same
+# pipeline called twice, once for the image and once for the mask, as a hurried
+# implementation might do.
+
+# %%
+image = cells["train"].images[0].float() / 255
+torch.manual_seed(SEED)
+paired = [augment(tv_tensors.Image(image), tv_tensors.Mask(cell_mask)) for _ in range(5)]
+apart = [(augment(tv_tensors.Image(image)), augment(tv_tensors.Mask(cell_mask))) for _ in range(5)]
+fig, axes = plt.subplots(2, 5, figsize=(10, 4.4))
+for row, pairs, title in [(0, paired, "one call: aligned"), (1, apart, "two calls: misaligned")]:
+    for ax, (img, msk) in zip(axes[row], pairs, strict=True):
+        ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy())
+        ax.contour(msk[0].numpy(), levels=[0.5], colors="#ff2e88", linewidths=1.2)
+        ax.set_axis_off()
+    axes[row, 0].set_title(title, fontsize=9, loc="left")
+fig.tight_layout()
+
+# %% [markdown]
+# The eye can judge the top row only roughly, since the cell's boundary is subtle. A
+# sharper test uses an image that *is* its mask: a bright letter F on a dark ground (F has
+# no symmetry, so any mismatch shows). After each transform, threshold the image and
+# compare the result with the transformed mask.
+
+# %%
+letter = torch.zeros(32, 32)
+letter[6:26, 8:13] = 1
+letter[6:11, 13:24] = 1
+letter[14:18, 13:20] = 1
+
+
+def alignment_iou(one_call: bool, draws: int = 50) -> float:
+    torch.manual_seed(SEED)
+    scores = []
+    for _ in range(draws):
+        img, msk = tv_tensors.Image(letter.expand(3, -1, -1)), tv_tensors.Mask(letter[None])
+        if one_call:
+            img, msk = augment(img, msk)
+        else:
+            img, msk = augment(img), augment(msk)
+        bright = img.mean(0) > (img.mean(0)[msk[0] > 0].mean() + img.mean(0)[msk[0] == 0].mean()) / 2
+        scores.append(((bright & (msk[0] > 0)).sum() / (bright | (msk[0] > 0)).sum()).item())
+    return float(np.mean(scores))
+
+
+print(f"IoU of the letter in the image and in the mask, mean of 50 draws: one call "
+      f"{alignment_iou(True):.3f}, two calls {alignment_iou(False):.3f}")
+
+# %% [markdown]
+# Passed together, image and mask agree almost perfectly (the small gap comes from the
+# bilinear blur at the letter's edges); passed separately, they overlap only by chance.
+# The package's `transforms.paired_augmentation()` is the same pipeline with adjustable
+# strengths, and `transforms.BatchAugment` applies it to every sample of a batch with its
+# own random draw, so that it can serve as an `InMemoryLoader(transform=...)`.
+
+# %% [markdown]
+# ### Does augmentation help?
+#
+# Augmentation matters most when there is little data. Train the same small U-Net on only
+# `SMALL_TRAIN` training images, once on the images as they are and once through the
+# augmentation, for the same number of epochs, and evaluate both on the full validation
+# and test sets.
+
+# %%
+small_train = data.PhCDataset("train", DATA_ROOT, size=SIZE, limit=SMALL_TRAIN)
+val_loader = data.InMemoryLoader(cells["val"], 32, device=DEVICE)
+test_loader = data.InMemoryLoader(cells["test"], 64, device=DEVICE)
+criterion = torch.nn.BCEWithLogitsLoss()
+
+
+def train_small(transform) -> tuple[torch.nn.Module, dict]:
+    config.seed_everything(SEED)
+    loader = data.InMemoryLoader(small_train, 8, shuffle=True, device=DEVICE, drop_last=True,
+                                 seed=SEED, transform=transform)
+    net = models.UNet(out_channels=1, width=WIDTH)
+    history = training.fit(net, criterion, loader, val_loader, epochs=AUG_EPOCHS, lr=3e-3,
+                           device=DEVICE)
+    return net, history
+
+
+aug_runs = {"no augmentation": train_small(None),
+            "paired augmentation": train_small(transforms.BatchAugment(augment, seed=SEED))}
+plotting.plot_history({n: h for n, (_, h) in aug_runs.items()}, keys=("train_loss", "val_dice"));
+
+# %%
+aug_scores = {}
+for name, (net, history) in aug_runs.items():
+    test = training.evaluate(net, test_loader, DEVICE)["dice"]
+    aug_scores[name] = test
+    print(f"{name:20s} final train loss {history['train_loss'][-1]:.3f}  "
+          f"val Dice {history['val_dice'][-1]:.4f}  test Dice {test:.4f}")
+    config.record_result(f"test Dice, {name}", test, echo=False)
+gain = aug_scores["paired augmentation"] - aug_scores["no augmentation"]
+print(f"augmentation changed the test Dice by {gain:+.4f}")
+middle = slice(AUG_EPOCHS // 4, AUG_EPOCHS * 3 // 4)
+mid = {name: np.mean(h["val_dice"][middle]) for name, (_, h) in aug_runs.items()}
+print(f"mean val Dice over epochs {middle.start + 1}-{middle.stop}: "
+      + ", ".join(f"{name} {value:.4f}" for name, value in mid.items()))
+
+# %% [markdown]
+# The augmented model ends with the *higher* training loss (each epoch shows it new
+# variants, so it cannot memorise the 24 images) and with the higher test Dice: with
+# little data, augmentation turns some of the overfitting into generalisation. Two
+# caveats. First, look at the middle of training (last line above, and the curves): there
+# the augmented run is behind, because it learns a harder task; it overtakes only late.
+# Augmentation is a regulariser that needs epochs to pay off, and a run stopped halfway
+# would have told the opposite story. Second, the gain is one seed on a synthetic dataset;
+# on a real project compare over several seeds before you trust a difference of a few
+# thousandths.
+
+# %%
+assert aug_runs["paired augmentation"][1]["train_loss"][-1] > aug_runs["no augmentation"][1]["train_loss"][-1]
+assert gain > 0 and mid["paired augmentation"] < mid["no augmentation"]
+
+# %% [markdown]
+# ## 2 · Transfer learning: a VGG16 encoder
+#
+# With few labelled images, an encoder that has already learnt general visual features
+# (edges, textures, parts of objects) from a large dataset can help. A popular choice is
+# the convolutional part of **VGG16**, trained on ImageNet: five blocks of 3x3
+# convolutions (64, 128, 256, 512, 512 channels), each followed by max-pooling, exactly
+# the shape of a U-Net encoder. `models.VGG16UNet` takes its first `depth` blocks as the
+# encoder (the outputs of all but the last become skip connections), adds a U-Net decoder
+# and a 1x1 head, and normalises inputs the way the ImageNet weights expect.
+#
+# Two ways to use it:
+#
+# - **frozen**: the encoder's weights stay fixed, only the decoder learns. Fast (no
+#   gradients through the encoder), few trainable parameters, no risk of destroying the
+#   pretrained features with a large learning rate;
+# - **fine-tuned**: all weights learn, so the features can adapt to phase-contrast cells,
+#   which look nothing like ImageNet photos.
+#
+# The pretrained weights are a 528 MB download. The course never downloads anything: it
+# uses them only if they are already in the local torch hub cache.
+
+# %%
+weights_file = models.vgg16_weights_file()
+PRETRAINED = weights_file is not None
+if PRETRAINED:
+    print(f"ImageNet weights found at {weights_file}: the encoder starts pretrained.")
+else:
+    print(f"No VGG16 ImageNet weights in {torch.hub.get_dir()}/checkpoints (and no download "
+          f"is attempted). The encoder starts from RANDOM weights: the comparison below is "
+          f"then about freezing versus training, not about transfer.")
+config.record_result("VGG16 weights", "ImageNet" if PRETRAINED else "random (not cached)",
+                     echo=False)
+
+# %% [markdown]
+# To fetch the weights once on a machine with network access, run
+# `torchvision.models.vgg16(weights="IMAGENET1K_V1")` there; they land in the cache
+# directory printed above (on the course's JupyterHub, in your home directory).
+#
+# VGG16 has about 100 times the parameters of the small U-Nets of this course, so quick
+# mode trains it on `TL_SIZE` x `TL_SIZE` crops and uses the first `VGG_DEPTH` blocks.
+
+# %%
+tl_data = {split: data.PhCDataset(split, DATA_ROOT, size=TL_SIZE) for split in ("train", "val", "test")}
+tl_train = data.InMemoryLoader(tl_data["train"], 16, shuffle=True, device=DEVICE, drop_last=True,
+                               seed=SEED)
+tl_val = data.InMemoryLoader(tl_data["val"], 32, device=DEVICE)
+tl_test = data.InMemoryLoader(tl_data["test"], 64, device=DEVICE)
+
+tl_runs = {}
+for name, frozen in [("frozen encoder", True), ("fine-tuned encoder", False)]:
+    config.seed_everything(SEED)
+    net = models.VGG16UNet(out_channels=1, depth=VGG_DEPTH, pretrained=PRETRAINED,
+                           freeze_encoder=frozen)
+    history = training.fit(net, criterion, tl_train, tl_val, epochs=TL_EPOCHS, lr=1e-3,
+                           device=DEVICE)
+    test = training.evaluate(net, tl_test, DEVICE)["dice"]
+    tl_runs[name] = (models.count_parameters(net), np.mean(history["seconds"]), test)
+    print(f"{name:19s} trainable parameters {tl_runs[name][0]:>9,d}  "
+          f"{tl_runs[name][1]:5.1f} s/epoch  test Dice {test:.4f}")
+
+# %%
+(frozen_params, frozen_s, frozen_dice), (tuned_params, tuned_s, tuned_dice) = tl_runs.values()
+print(f"freezing trains {frozen_params / tuned_params:.0%} of the parameters, "
+      f"{frozen_s / tuned_s:.0%} of the time per epoch; fine-tuning "
+      f"{'gained' if tuned_dice > frozen_dice else 'lost'} {abs(tuned_dice - frozen_dice):.4f} Dice")
+assert frozen_params < tuned_params and frozen_s < tuned_s
+assert max(frozen_dice, tuned_dice) < aug_scores["paired augmentation"]  # see the last point
+
+# %% [markdown]
+# What the numbers do and do not show:
+#
+# - **Freezing is cheaper**, as printed: far fewer parameters to train and less time per
+#   epoch, because no gradient flows back through the encoder.
+# - **Without pretrained weights there is nothing to transfer.** A frozen random encoder
+#   is a fixed set of random filters; the decoder learns to read the cells from them,
+#   which can work for a task this simple. The fine-tuned run can adapt its features, but
+#   must learn many more weights from the same 121 images in a few epochs. Whichever of
+#   the two a short run like this one favours, it says nothing about transfer learning.
+# - **With the ImageNet weights** (full mode, with the cache filled) the question becomes
+#   the interesting one: frozen pretrained features usually give a good start after very
+#   few epochs, and fine-tuning, often with a smaller learning rate for the encoder than
+#   for the decoder, then adapts them to the new images.
+# - Neither VGG run reaches the small U-Net of the augmentation experiment: VGG16 has no
+#   BatchNorm, trains slowly from scratch, and here sees 32 x 32 crops.
+
+# %% [markdown]
+# ## 3 · From a semantic mask to instances
+#
+# A semantic mask answers "which pixels are cell?", not "which pixels belong to which
+# cell?". As long as cells stay apart, **connected components** give the instances: every
+# separate piece of foreground is one cell. Once two cells touch, they form one piece.
+#
+# To build touching cells, take the predicted masks of two test images from the augmented
+# U-Net and place them side by side, overlapping by a few pixels.
+
+# %%
+net_aug = aug_runs["paired augmentation"][0]
+probs = training.predict(net_aug, cells["test"].images[:2].float() / 255, device=DEVICE)
+left, right = (probs[:, 0] >= 0.5).numpy()
+cols_left, cols_right = np.flatnonzero(left.any(0)), np.flatnonzero(right.any(0))
+offset = cols_left.max() - cols_right.min() - 2  # the right cell starts 3 px inside the left one
+pair = np.zeros((SIZE, offset + SIZE), dtype=bool)
+pair[:, :SIZE] |= left
+pair[:, offset : offset + SIZE] |= right
+labels_cc, count = ndimage.label(pair, np.ones((3, 3)))
+print(f"two cells, {count} connected component(s)")
+
+# %% [markdown]
+# ### The watershed
+#
+# The distance transform gives every foreground pixel its distance to the background. Two
+# touching round cells become two hills of distance joined by a saddle at the neck where
+# they touch. Place one **marker** at the top of each hill (a local maximum of the
+# distance), then flood the inverted landscape $-d$ from the markers: each pixel joins the
+# marker whose flood reaches it first, and the floods meet at the neck. That is a
+# marker-controlled **watershed**; `topology.watershed(height, markers, mask)` implements
+# it by priority flooding (SciPy has no such function: its `watershed_ift` weights the
+# edges between pixels by their difference, which on a smooth distance map is nearly flat).
+#
+# ### Task: split a mask into instances
+#
+# 1. the distance map of the mask, `ndimage.distance_transform_edt`;
+# 2. a smoothed copy of it, `ndimage.gaussian_filter` with `sigma`: a ragged outline puts
+#    small bumps into the distance map, and each bump would become a peak;
+# 3. peaks: pixels equal to the maximum of `smooth` in a `(2 * min_distance + 1)` window
+#    (`ndimage.maximum_filter`) *and* at least `min_distance` from the background;
+# 4. markers: `ndimage.label(peaks)` numbers the peaks (a flat peak of several pixels
+#    becomes one marker);
+# 5. the watershed of the inverted smoothed map, `topology.watershed(height, markers, mask)`.
+
+# %%
+def split_instances(mask: np.ndarray, min_distance: int = 5, sigma: float = 2.0) -> np.ndarray:
+    mask = np.asarray(mask, dtype=bool)
+    # HINT: edt, then gaussian_filter; peaks = (smooth == maximum_filter(smooth, ...)) & (dist >= min_distance); label; watershed
+    ### BEGIN SOLUTION
+    dist = ndimage.distance_transform_edt(mask)
+    smooth = ndimage.gaussian_filter(dist, sigma)
+    window = 2 * min_distance + 1
+    peaks = (smooth == ndimage.maximum_filter(smooth, size=window)) & (dist >= min_distance)
+    markers, _ = ndimage.label(peaks)
+    return topology.watershed(-smooth, markers, mask)
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.instances import check_split_instances
+
+check_split_instances(split_instances)
+
+# %% [markdown]
+# Now the two touching predicted cells, and a harder case: a synthetic cluster of six
+# discs of different sizes that touch their neighbours.
+
+# %%
+yy, xx = np.mgrid[:72, :100]
+discs = [(22, 22, 15), (20, 48, 13), (26, 74, 15), (48, 24, 14), (50, 50, 15), (52, 76, 13)]
+cluster = np.zeros((72, 100), dtype=bool)
+for cy, cx, r in discs:
+    cluster |= (yy - cy) ** 2 + (xx - cx) ** 2 < r**2
+
+
+def show_instances(ax, labels: np.ndarray, title: str) -> None:
+    colours = plt.get_cmap("tab10")(np.arange(10))
+    rgb = np.zeros((*labels.shape, 3))
+    for k in range(1, labels.max() + 1):
+        rgb[labels == k] = colours[(k - 1) % 10, :3]
+    ax.imshow(rgb, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+
+
+fig, axes = plt.subplots(2, 3, figsize=(10, 5.2))
+counts = {}
+for row, (name, mask) in enumerate([("two predicted cells", pair), ("six touching discs", cluster)]):
+    components = ndimage.label(mask, np.ones((3, 3)))[0]
+    instances = split_instances(mask)
+    counts[name] = (components.max(), instances.max())
+    axes[row, 0].imshow(mask, cmap="gray", interpolation="nearest")
+    axes[row, 0].set_title(f"{name}: semantic mask", fontsize=9)
+    axes[row, 0].set_axis_off()
+    show_instances(axes[row, 1], components, f"connected components: {components.max()}")
+    show_instances(axes[row, 2], instances, f"watershed instances: {instances.max()}")
+fig.tight_layout()
+print(counts)
+assert counts["two predicted cells"] == (1, 2) and counts["six touching discs"] == (1, 6)
+
+# %% [markdown]
+# Connected components see one object in each case; the watershed recovers the two
+# predicted cells and the six discs, each in its own colour, with the cuts at the necks.
+# Its weak spots are built into the recipe: `min_distance` and `sigma` must suit the cell size (too
+# small, and an elongated or ragged cell gets two peaks and is cut in two; too large, and
+# two small neighbours share one marker), and where two cells overlap heavily there is no
+# neck left to cut at.
+#
+# ### What a dedicated instance method does differently
+#
+# The pipeline above trains a network for the semantic question and answers the instance
+# question afterwards with fixed rules. Instance segmentation methods make the network
+# answer it:
+#
+# - **detect, then segment** (Mask R-CNN): the network proposes a box per object, then
+#   predicts a mask inside each box. Every instance gets its own mask, so instances may
+#   even overlap, and touching cells are separated by the detector, not by a saddle.
+# - **predict the separation** as a target: a third class for the thin border between
+#   touching cells, weighted heavily in the loss (the original U-Net paper does this for
+#   cells); or, per pixel, a quantity that points to its own cell, such as the distances to
+#   the cell's outline along a set of rays (StarDist) or a flow field towards the cell's
+#   centre (Cellpose), from which instances are grouped.
+# - all of them need **instance labels** for training: an ID per cell, not just a binary
+#   mask; and they are judged with instance metrics (each predicted cell matched to a true
+#   one, then average precision over IoU thresholds), not with pixel-wise Dice.
+
+# %% [markdown]
+# ## Questions
+#
+# 1. Which of these augmentations must be applied to the mask as well: horizontal flip,
+#    Gaussian blur, rotation by 90°, gamma correction, elastic deformation, cut-out (a
+#    random rectangle of the image set to grey)? For cut-out, what should the mask do?
+# 2. For the facades, is a vertical flip a sensible augmentation? And a horizontal one?
+# 3. When would you freeze a pretrained encoder rather than fine-tune it?
+# 4. The watershed split the six discs correctly. Describe a pair of touching cells it would
+#    fail on, and why.
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# 1. Geometric ones move pixels and must be applied to the mask too: flip, rotation,
+#    elastic deformation. Blur and gamma change values only: image only. Cut-out hides
+#    part of the image without moving anything, so the mask stays as it is; whether the
+#    hidden pixels should still count in the loss is a choice (keeping them asks the
+#    network to infer the hidden part from context; setting them to the ignore index does
+#    not).
+# 2. Vertical flips are not: a facade upside down puts the shops at the top and the
+#    cornices under the windows, a layout the network will never be asked about, and it
+#    would waste capacity on it. Horizontal flips are: a mirrored facade is still a
+#    plausible facade.
+# 3. With very few labelled images (too few to adapt millions of weights without
+#    overfitting), when the new images resemble the pretraining data, when compute is
+#    tight, or as a first phase before fine-tuning with a small learning rate.
+# 4. Two cells of very different sizes that overlap so much that the distance map has no
+#    saddle between them (the small one's peak lies on the big one's slope), or two
+#    elongated cells touching along their long sides: the distance map then has ridges,
+#    not peaks, and may give one marker too many or too few.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Conclusion
+#
+# - Pass image and mask to a v2 transform **together**, wrapped as `tv_tensors.Image` and
+#   `tv_tensors.Mask`: geometry then moves both identically, masks are resampled
+#   nearest-neighbour, and colour changes touch only the image.
+# - With little data and enough epochs, augmentation improved the test Dice here; it costs
+#   training time and a higher training loss, and a short run may not show a gain.
+# - A VGG16 encoder fits into a U-Net directly. Freezing it is cheap; whether it helps
+#   depends on pretrained weights, which this run did not have unless the cache held them.
+# - Connected components turn a semantic mask into instances until objects touch; a
+#   distance-transform watershed separates touching round objects; dedicated instance
+#   methods learn the separation instead.
+#
+# **References**
+#
+# - Ronneberger, Fischer and Brox, *U-Net*, MICCAI 2015 (augmentation, border weights).
+# - Simonyan and Zisserman, *Very deep convolutional networks for large-scale image
+#   recognition*, ICLR 2015 (VGG16); Iglovikov and Shvets, *TernausNet*, 2018 (a VGG
+#   encoder in a U-Net).
+# - He et al., *Mask R-CNN*, ICCV 2017; Schmidt et al., *StarDist*, MICCAI 2018; Stringer
+#   et al., *Cellpose*, Nature Methods 2021.
+# - Beucher and Meyer, *The morphological approach to segmentation: the watershed
+#   transformation*, 1993.
+# - torchvision documentation: *Transforms v2* and `tv_tensors`.

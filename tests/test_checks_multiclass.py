@@ -1,0 +1,80 @@
+"""course_utils.checks.multiclass: class counts, class weights, cross-entropy, model set-up."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils import models
+from course_utils.checks import CheckFailed
+from course_utils.checks import multiclass as checks
+
+
+def counts(targets, num_classes, ignore_index=255):
+    return torch.bincount(targets[targets != ignore_index].long(), minlength=num_classes)
+
+
+def weights(c, power=1.0):
+    w = (c.double() / c.sum()).pow(-power)
+    return w / w.mean()
+
+
+def by_hand(logits, target, weight=None, ignore_index=255):
+    keep = target != ignore_index
+    safe = torch.where(keep, target, 0)
+    nll = -logits.log_softmax(1).gather(1, safe[:, None])[:, 0]
+    w = (torch.ones(logits.shape[1]) if weight is None else weight)[safe] * keep
+    return (w * nll).sum() / w.sum()
+
+
+def test_right_answers_pass(capsys):
+    checks.check_class_counts(counts)
+    checks.check_class_weights(weights)
+    checks.check_cross_entropy(by_hand)
+    checks.check_cross_entropy(lambda x, y, weight=None, ignore_index=255:
+                               F.cross_entropy(x, y, weight=weight, ignore_index=ignore_index))
+    out = capsys.readouterr().out
+    assert "✔ class_counts: all 3" in out and "✔ class_weights: all 4" in out
+    assert out.count("✔ cross_entropy: all 5") == 2
+
+
+@pytest.mark.parametrize(("check", "fn", "message"), [
+    (checks.check_class_counts,
+     lambda t, n, ignore_index=255: torch.bincount(t.flatten(), minlength=n),
+     r"padding .255. is not counted: expected shape \(2,\), got \(256,\)"),
+    (checks.check_class_counts, lambda t, n, ignore_index=255: torch.bincount(t.flatten()),
+     "a class that never occurs: expected shape"),
+    (checks.check_class_counts, lambda t, n, ignore_index=255: counts(t, n).tolist(),
+     "return a tensor of counts"),
+    (checks.check_class_weights, lambda c, power=1.0: 1 / c.double(),
+     r"balanced classes \(power=1.0\): values differ"),
+    (checks.check_class_weights, lambda c, power=1.0: weights(c, 1.0),
+     r"square root of the inverse frequency \(power=0.5\)"),
+    (checks.check_cross_entropy,
+     lambda x, y, weight=None, ignore_index=255: -x.softmax(1).log().gather(
+         1, y.clamp(max=2)[:, None]).mean(), "with padding"),
+    (checks.check_cross_entropy,
+     lambda x, y, weight=None, ignore_index=255: F.cross_entropy(x, y, ignore_index=255),
+     "with class weights"),
+    (checks.check_cross_entropy,
+     lambda x, y, weight=None, ignore_index=255: F.cross_entropy(
+         x, y, weight=weight, ignore_index=255, reduction="none"), "return a scalar"),
+])
+def test_wrong_answers_fail_naming_the_case(check, fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        check(fn)
+
+
+def test_multiclass_setup():
+    net = models.UNet(out_channels=12, width=4)
+    checks.check_multiclass_setup(net, nn.CrossEntropyLoss(ignore_index=255))
+    assert net.training  # the check puts the model back in the mode it found it in
+    with pytest.raises(CheckFailed, match="Set out_channels=12"):
+        checks.check_multiclass_setup(models.UNet(out_channels=1, width=4),
+                                      nn.CrossEntropyLoss(ignore_index=255))
+    with pytest.raises(CheckFailed, match="pass ignore_index=255"):
+        checks.check_multiclass_setup(net, nn.CrossEntropyLoss())
+    with pytest.raises(CheckFailed, match="use nn.CrossEntropyLoss"):
+        checks.check_multiclass_setup(net, nn.BCEWithLogitsLoss())
