@@ -226,8 +226,9 @@ plotting.plot_history({name: h for name, (_, h) in runs.items()},
 
 # %% [markdown]
 # The training losses are not comparable across runs (each weighs the pixels differently);
-# the validation mIoU and pixel accuracy are. The validation curves are still rising at the
-# last epoch: this is a short budget, and a longer run may end in a different order.
+# the validation mIoU and pixel accuracy are. In the quick-mode run the unweighted curve is
+# still rising at the last epoch: this is a short budget, and a longer run may end in a
+# different order.
 
 # %% [markdown]
 # ## Per-class IoU and the mean IoU
@@ -286,16 +287,18 @@ print(f"{'pixel accuracy':17s} | " + " | ".join(f"{summary[n][1]:17.3f}" for n i
 
 # %%
 rare = order[-5:]
+facade = data.FACADE_CLASSES.index("facade")
 for name in runs:
     print(f"{name:17s}: mean IoU of the 5 rarest classes {val_iou[name][rare].mean():.3f}, "
           f"mean recall {recall[name][rare].mean():.3f}, "
-          f"facade IoU {val_iou[name][1]:.3f}")
+          f"facade IoU {val_iou[name][facade]:.3f}")
 names = list(runs)
-for name in names[1:]:  # both weightings find more of the rare classes ...
-    assert recall[name][rare].mean() > recall["unweighted"][rare].mean()
-facade = data.FACADE_CLASSES.index("facade")
+for name in names[1:]:  # both weightings find more of the rare classes, their IoU gains less
+    recall_gain = recall[name][rare].mean() - recall["unweighted"][rare].mean()
+    iou_gain = val_iou[name][rare].mean() - val_iou["unweighted"][rare].mean()
+    assert recall_gain > 0 and iou_gain < recall_gain
 assert val_iou[names[0]][facade] > val_iou[names[1]][facade] > val_iou[names[2]][facade]
-assert summary[names[2]][1] < summary[names[0]][1]  # ... and pay with the frequent ones
+assert summary[names[2]][1] < min(summary[names[0]][1], summary[names[1]][1])
 
 # %% [markdown]
 # What the numbers say:
@@ -341,8 +344,9 @@ for c in order.tolist():
     print(f"{data.FACADE_CLASSES[c]:10s} most often mistaken for {name:10s} ({value:.0%})")
 mistaken = {data.FACADE_CLASSES[c]: top_confusion(val_cm["unweighted"], c)[0]
             for c in range(NUM_CLASSES)}
-assert sum(mistaken[c] == "facade" for c in ("cornice", "sill", "molding", "deco")) >= 3
-assert mistaken["blind"] == "window"
+if QUICK:  # CI guard for the prose below (checked on the quick-mode run)
+    assert sum(mistaken[c] == "facade" for c in ("cornice", "sill", "molding", "deco")) >= 3
+    assert mistaken["blind"] == "window"
 
 # %% [markdown]
 # The off-diagonal mass is not random; it follows the geometry of a facade:
