@@ -151,7 +151,8 @@ def show_facades(images, targets, preds=None, max_items: int = 4, size: float = 
                       interpolation="nearest")
             ax.set_axis_off()
             if c == 0:
-                ax.set_title(name, fontsize=9, loc="left")
+                ax.text(-0.04, 0.5, name, transform=ax.transAxes, rotation=90, ha="right",
+                        va="center", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     facade_legend(fig)
     return fig
