@@ -134,7 +134,7 @@ def test_show_facades_grid(with_preds, rows):
     assert isinstance(fig, Figure)
     assert len(fig.axes) == rows * 3
     assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 13
-    assert fig.axes[3].get_title(loc="left") == "truth"
+    assert [t.get_text() for t in fig.axes[3].texts] == ["truth"]
     shown = fig.axes[3].images[0].get_array()
     assert np.array_equal(shown, plotting.colorize(targets[0]))
 
