@@ -112,8 +112,11 @@ def locate(name: str, root: str | os.PathLike | None = None) -> DataSource:
 
 
 def synthetic_dir(name: str) -> Path:
+    """Cache folder of the synthetic twin, per generator version (``synthetic.TWIN_VERSION``)."""
+    from course_utils.synthetic import TWIN_VERSION
+
     base = os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "course_utils"
-    return Path(base) / "synthetic" / _entry(name)["folder"]
+    return Path(base) / "synthetic" / f"v{TWIN_VERSION}" / _entry(name)["folder"]
 
 
 _announced: set[str] = set()

@@ -33,6 +33,9 @@ def _prepare(root, subdirs):
     return root
 
 
+# Bump whenever the generated files change: cached twins live in a folder named after it,
+# so a changed generator never meets a twin made by an older one.
+TWIN_VERSION = 2
 _N_ANGLES = 1024
 
 

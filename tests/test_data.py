@@ -75,7 +75,7 @@ def test_locate_data_links_before_hpc(nowhere):
 
 def test_locate_hpc_before_synthetic(nowhere):
     hpc = _folders(nowhere, "hpc", "phc")
-    _folders(nowhere, "cache", "synthetic", "phc_data")
+    _folders(nowhere, "cache", "synthetic", f"v{synthetic.TWIN_VERSION}", "phc_data")
     assert data.locate("phc") == data.DataSource("phc", hpc, "course HPC")
 
 
@@ -88,7 +88,7 @@ def test_locate_real_registry_hpc_path(monkeypatch, tmp_path):
 
 def test_locate_existing_synthetic_twin_announced_once(nowhere, capsys, monkeypatch):
     monkeypatch.setattr(data, "_announced", set())
-    twin = _folders(nowhere, "cache", "synthetic", "phc_data")
+    twin = _folders(nowhere, "cache", "synthetic", f"v{synthetic.TWIN_VERSION}", "phc_data")
     assert data.locate("phc") == data.DataSource("phc", twin, "synthetic")
     assert capsys.readouterr().out.startswith(f"Using SYNTHETIC phc data (a generated twin in "
                                               f"the real layout) from {twin}.")
@@ -102,7 +102,8 @@ def test_data_source_reads_as_kind_and_path(tmp_path):
 
 def test_synthetic_dir_follows_course_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "c"))
-    assert data.synthetic_dir("facade") == tmp_path / "c" / "synthetic" / "CMP_facade_DB_base"
+    expected = tmp_path / "c" / "synthetic" / f"v{synthetic.TWIN_VERSION}" / "CMP_facade_DB_base"
+    assert data.synthetic_dir("facade") == expected
 
 
 def test_locate_generates_synthetic_twin_once(nowhere, monkeypatch):
@@ -113,7 +114,7 @@ def test_locate_generates_synthetic_twin_once(nowhere, monkeypatch):
         (root / "train").mkdir(parents=True)
 
     monkeypatch.setattr(synthetic, "make_synthetic_phc", fake_make)
-    twin = nowhere / "cache" / "synthetic" / "phc_data"
+    twin = nowhere / "cache" / "synthetic" / f"v{synthetic.TWIN_VERSION}" / "phc_data"
     assert data.locate("phc").path == twin
     assert data.locate("phc").path == twin
     assert len(calls) == 1
