@@ -76,7 +76,8 @@ def gradient_support(model: nn.Module, input_size: int | tuple[int, int], in_cha
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(samples, in_channels, h, w, generator=generator).to(device)
+    # zero-mean inputs: an all-positive input can switch off every ReLU of a small layer
+    x = torch.randn(samples, in_channels, h, w, generator=generator).to(device)
     x.requires_grad_(True)
     was_training = model.training
     model.eval()
