@@ -22,6 +22,7 @@ import torch
 QUICK_ENV = "COURSE_QUICK"
 RESULTS_ENV = "COURSE_RESULTS_FILE"
 DEVICE_ENV = "COURSE_DEVICE"
+AUDIT_ENV = "COURSE_DEVICE_AUDIT"  # CI: a simulated accelerator (see device_audit)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -44,6 +45,15 @@ def is_quick() -> bool:
     )
 
 
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={os.environ[name]!r} is not understood; use {name}=1 or unset it.")
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (all devices) and return a seeded CPU generator.
 
@@ -61,9 +71,17 @@ def seed_everything(seed: int) -> torch.Generator:
 def get_device(prefer: str | None = None) -> torch.device:
     """Pick the training device: ``prefer`` or ``COURSE_DEVICE`` if given, else cuda, mps, cpu.
 
+    With ``COURSE_DEVICE_AUDIT=1`` (CI) it returns ``cpu:0``, a CPU that plays an accelerator:
+    ``device_audit`` then fails every operation that mixes it with plain CPU tensors.
+
     Raises:
         ValueError: if the requested device is not available here.
     """
+    if _flag(AUDIT_ENV):
+        from course_utils import device_audit
+
+        device_audit.install()
+        return device_audit.AUDIT_DEVICE
     prefer = prefer or os.environ.get(DEVICE_ENV) or None
     if prefer is not None:
         device = torch.device(prefer)
@@ -97,6 +115,8 @@ def environment_report(device: torch.device | None = None) -> dict[str, str]:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         device_text = f"cuda ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
+    elif device.index is not None and device.type == "cpu":
+        device_text = f"{device} (device audit: a CPU playing an accelerator)"
     else:
         device_text = device.type
     return {

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_utils import metrics
+from course_utils import data, metrics
 
 __all__ = [
     "NonFiniteLossError",
@@ -28,6 +28,8 @@ __all__ = [
     "predict",
     "save_checkpoint",
     "save_masks",
+    "test_scores",
+    "train_model",
     "train_one_epoch",
 ]
 
@@ -43,6 +45,28 @@ def _autocast(device: torch.device, amp: bool):
     return torch.autocast("cuda", dtype=dtype)
 
 
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    if a.type != b.type:
+        return False
+    if a.type == "cpu":  # cpu:0 is the device audit's accelerator, cpu the CPU
+        return a.index == b.index
+    return (a.index or 0) == (b.index or 0)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _check_model_on(model: nn.Module, device: torch.device, what: str) -> None:
+    """Fail early, saying which is where, when ``model`` is not on ``device``."""
+    param = next(model.parameters(), None)
+    if param is not None and not _same_device(param.device, device):
+        raise ValueError(
+            f"{what}: the model's parameters are on {param.device} but device={device}; move "
+            f"the model first with model.to(DEVICE), then build its optimizer")
+
+
 def train_one_epoch(model: nn.Module, criterion, optimizer: torch.optim.Optimizer, loader,
                     device, epoch: int = 1, amp: bool = False, scaler=None) -> float:
     """One pass over ``loader``; returns the mean training loss.
@@ -54,6 +78,9 @@ def train_one_epoch(model: nn.Module, criterion, optimizer: torch.optim.Optimize
         NonFiniteLossError: naming the epoch and step where the loss stopped being finite.
     """
     device = torch.device(device)
+    # The optimizer holds the parameters (and their state) where they are: moving the model
+    # here would leave them behind, so a model on another device is an error, not a move.
+    _check_model_on(model, device, "train_one_epoch")
     model.train()
     losses = []
     for images, targets in loader:
@@ -90,9 +117,10 @@ def evaluate(model: nn.Module, loader, device, criterion=None, threshold: float 
     Binary models: Dice, IoU, accuracy, sensitivity, specificity of ``sigmoid >= threshold``
     (see ``course_utils.metrics`` for the per-image mean and empty-mask policy).
     Multi-class models: mIoU and pixel accuracy of the argmax, padding ignored.
+    The model is moved to ``device``; batches are moved there whatever device they come on.
     """
     device = torch.device(device)
-    model.eval()
+    model.eval().to(device)
     loss_sum, count = torch.zeros((), device=device), 0
     preds, trues, cm = [], [], None
     for images, targets in loader:
@@ -155,14 +183,58 @@ def fit(model: nn.Module, criterion, train_loader, val_loader=None, epochs: int 
     return history
 
 
+def train_model(build, criterion, train_set, val_loader=None, *, epochs: int, batch_size: int,
+                seed: int, device="cpu", **fit_kwargs) -> tuple[nn.Module, dict[str, list[float]]]:
+    """Train a fresh model on the same budget as its rivals: same seed, batches and epochs.
+
+    Seeding happens before ``build()`` runs, so two calls with the same ``build`` start from
+    the same weights and see the same shuffled batches.
+
+    Args:
+        build: a callable returning a new model, e.g. ``models.UNet`` or a ``lambda``.
+        train_set: a dataset with ``images``/``targets`` (``data.PhCDataset``); it is
+            shuffled with ``seed`` and sliced into ``batch_size`` batches on ``device``.
+        fit_kwargs: passed on to ``fit`` (``lr``, ``amp``, ``progress``, ...).
+
+    Returns:
+        ``(model, history)``; the model is on ``device``.
+    """
+    torch.manual_seed(seed)
+    model = build()
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"build() must return an nn.Module, got {type(model).__name__}")
+    loader = data.InMemoryLoader(train_set, batch_size, shuffle=True, device=device,
+                                 drop_last=True, seed=seed)
+    history = fit(model, criterion, loader, val_loader, epochs=epochs, device=device,
+                  **fit_kwargs)
+    return model, history
+
+
+def test_scores(model: nn.Module, loader, device=None, tolerance: int = 1,
+                threshold: float = 0.5) -> dict[str, float]:
+    """Dice, IoU and boundary F1 of a binary model's thresholded predictions on ``loader``.
+
+    Args:
+        loader: yields ``(images, targets)`` with binary targets ``(N, 1, H, W)``.
+        tolerance: pixels of slack for ``metrics.boundary_f1``.
+    """
+    pred = predict(model, loader, device) >= threshold
+    target = torch.cat([targets.cpu() for _, targets in loader]).bool()
+    return {"Dice": metrics.dice_score(pred, target), "IoU": metrics.iou_score(pred, target),
+            "boundary F1": metrics.boundary_f1(pred, target, tolerance=tolerance)}
+
+
 @torch.no_grad()
-def predict(model: nn.Module, data, device="cpu", batch_size: int = 32) -> torch.Tensor:
+def predict(model: nn.Module, data, device=None, batch_size: int = 32) -> torch.Tensor:
     """Probabilities on the CPU: sigmoid ``(N, 1, H, W)`` or softmax ``(N, C, H, W)``.
 
     Args:
-        data: a loader yielding ``(images, targets)``, or a float tensor of images.
+        data: a loader yielding ``(images, targets)``, or a float tensor of images, on any
+            device: each batch is moved to ``device``.
+        device: where to run; default: where the model's parameters are. The model is moved
+            there.
     """
-    device = torch.device(device)
+    device = _model_device(model) if device is None else torch.device(device)
     model.eval().to(device)
     if isinstance(data, torch.Tensor):
         data = [(batch, None) for batch in data.split(batch_size)]

@@ -9,6 +9,8 @@ importing this module needs no widget machinery.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 
 import numpy as np
@@ -146,8 +148,6 @@ def gamma_slider(probs: torch.Tensor, target: torch.Tensor, image: torch.Tensor 
         An ``ipywidgets.VBox`` (slider above its output); display it as a cell's last line.
     """
     import ipywidgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     if not 0 <= gamma <= max_gamma:
         raise ValueError(f"gamma {gamma} lies outside the slider's range [0, {max_gamma}]")
@@ -158,16 +158,32 @@ def gamma_slider(probs: torch.Tensor, target: torch.Tensor, image: torch.Tensor 
 
     def show(change=None):
         view = focal_gamma_view(slider.value, probs, target)
-        with out:
-            out.clear_output(wait=True)
-            fig = draw_focal_gamma(view, image)
-            display(fig)
-            plt.close(fig)
-            print(describe_focal_gamma(view))
+        _replace_outputs(out, draw_focal_gamma(view, image), describe_focal_gamma(view))
 
     show()
     slider.observe(show, names="value")
     return ipywidgets.VBox([slider, out])
+
+
+def _replace_outputs(out, fig, text: str) -> None:
+    """Show ``fig`` and ``text`` in the Output widget ``out``, replacing what it showed.
+
+    The new outputs are assigned in one step rather than printed inside ``with out:``
+    after ``clear_output(wait=True)``: no flicker in JupyterLab, and a headless executor
+    (nbclient, which mimics the Output widget and answers the kernel on the same socket it
+    is reading) never has to take part, which made it stall for minutes on these cells.
+    """
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    out.outputs = (
+        {"output_type": "display_data", "metadata": {},
+         "data": {"image/png": png, "text/plain": f"<Figure: {text[:40]}...>"}},
+        {"output_type": "stream", "name": "stdout", "text": text + "\n"},
+    )
 
 
 # ---- the decision-threshold slider (lesson 07) --------------------------------------------
@@ -335,8 +351,6 @@ def threshold_slider(probs: torch.Tensor, targets: torch.Tensor, images: torch.T
         An ``ipywidgets.VBox`` (sliders above their output); display it as a cell's last line.
     """
     import ipywidgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     threshold_view(threshold, probs, targets, index)  # fail on bad input now, not in a callback
     if len(images) != len(probs):
@@ -350,12 +364,8 @@ def threshold_slider(probs: torch.Tensor, targets: torch.Tensor, images: torch.T
 
     def show(change=None):
         view = threshold_view(slider.value, probs, targets, picker.value)
-        with out:
-            out.clear_output(wait=True)
-            fig = draw_threshold_view(view, images[picker.value], targets[picker.value], curves)
-            display(fig)
-            plt.close(fig)
-            print(describe_threshold(view))
+        fig = draw_threshold_view(view, images[picker.value], targets[picker.value], curves)
+        _replace_outputs(out, fig, describe_threshold(view))
 
     show()
     slider.observe(show, names="value")

@@ -13,6 +13,7 @@ pin down the readers against files whose every pixel the test knows:
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import matplotlib
@@ -38,6 +39,20 @@ def _isolated_env(request, monkeypatch, tmp_path):
     for name in ("COURSE_DATA_DIR", "COURSE_DEVICE", "COURSE_RESULTS_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def shown():
+    """The text an ipywidgets Output shows, after checking it shows one PNG above it."""
+
+    def text_of(out) -> str:
+        kinds = [o["output_type"] for o in out.outputs]
+        assert kinds == ["display_data", "stream"], kinds
+        png = base64.b64decode(out.outputs[0]["data"]["image/png"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        return out.outputs[1]["text"]
+
+    return text_of
 
 
 def phc_image_value(i: int) -> int:

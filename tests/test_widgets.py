@@ -95,17 +95,17 @@ def test_draw_focal_gamma(image, axes):
     plt.close(fig)
 
 
-def test_gamma_slider_redraws_when_moved(capsys):
+def test_gamma_slider_redraws_when_moved(shown):
     box = widgets.gamma_slider(PROBS, TARGET, torch.rand(3, 2, 2), gamma=2.0)
-    slider = box.children[0]
+    slider, out = box.children
     assert (slider.value, slider.min, slider.max, slider.description) == (2.0, 0.0, 5.0,
                                                                           "gamma γ")
-    assert "gamma = 2.00:" in capsys.readouterr().out  # drawn once on creation
+    assert "gamma = 2.00:" in shown(out)  # drawn once on creation
     slider.value = 5.0
-    assert "gamma = 5.00:" in capsys.readouterr().out
+    assert "gamma = 5.00:" in shown(out)
     slider.value = 0.0
-    assert "gamma = 0.00: mean focal weight 1.000" in capsys.readouterr().out
-    plt.close("all")
+    assert "gamma = 0.00: mean focal weight 1.000" in shown(out)
+    assert plt.get_fignums() == []  # every figure drawn was closed
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

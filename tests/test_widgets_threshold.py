@@ -121,18 +121,20 @@ def test_draw_threshold_view(threshold):
     plt.close(fig)
 
 
-def test_threshold_slider_redraws_when_moved(capsys):
+def test_threshold_slider_redraws_when_moved(shown):
     probs, targets = _cells()
     box = widgets.threshold_slider(probs, targets, torch.rand(6, 3, 16, 16), threshold=0.5)
-    slider, picker = box.children[0].children
+    (slider, picker), out = box.children[0].children, box.children[1]
     assert (slider.value, slider.min, slider.max, slider.description) == (0.5, 0.0, 1.0,
                                                                           "threshold")
-    assert "threshold 0.50:" in capsys.readouterr().out
+    assert "threshold 0.50:" in shown(out)
     slider.value = 0.95
-    assert "threshold 0.95:" in capsys.readouterr().out
+    assert "threshold 0.95:" in shown(out)
+    before = out.outputs[0]["data"]["image/png"]
     picker.value = 5
-    assert "threshold 0.95:" in capsys.readouterr().out
-    plt.close("all")
+    assert "threshold 0.95:" in shown(out)
+    assert out.outputs[0]["data"]["image/png"] != before  # another image is drawn
+    assert plt.get_fignums() == []
 
 
 def test_threshold_slider_rejects_bad_input_before_building_the_widget():
