@@ -24,16 +24,8 @@ from PIL import Image
 from torch import nn
 
 from course_utils import config, data, models, training
+from course_utils.baselines import otsu_threshold
 from course_utils.synthetic import make_synthetic_facade, make_synthetic_phc
-
-
-def otsu_threshold(grey):
-    """Otsu's threshold of a uint8 image: pixels ``> t`` form the upper class."""
-    p = np.bincount(grey.ravel(), minlength=256) / grey.size
-    w, mu = np.cumsum(p), np.cumsum(p * np.arange(256))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        between = (mu[-1] * w - mu) ** 2 / (w * (1.0 - w))
-    return int(np.nanargmax(between))
 
 
 def dice(pred, target):

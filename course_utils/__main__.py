@@ -1,14 +1,19 @@
-"""Command line: ``python -m course_utils {run,build,env,data}``."""
+"""Command line: ``python -m course_utils {run,build,env,data,hub-link}``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from course_utils import datasets_cli
-
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["data"]:
+        # The data actions parse their own arguments: the other commands stay light,
+        # without importing torch for the data package.
+        from course_utils.data import cli
+
+        return cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -16,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("lessons", nargs="*", help="lesson numbers to run (default: all)")
     run.add_argument("--full", action="store_true", help="full mode instead of quick mode")
     run.add_argument("--out", default=None, help="folder for the executed notebooks")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a parameter of the lessons' parameters cell, e.g. "
+                          "--set SEED=1 (repeatable)")
+    run.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
+                     help="fail a lesson whose cell runs longer (default: 600)")
 
     build = sub.add_parser("build", help="build solutions/ and exercises/ from notebooks/src")
     build.add_argument("lessons", nargs="*", help="lesson numbers to build (default: all)")
@@ -27,15 +37,37 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("env", help="print the environment report and where each dataset is read from")
 
-    datasets_cli.add_arguments(
-        sub.add_parser("data", help="status, link, fetch, prepare and synth the datasets"))
+    sub.add_parser("data", add_help=False,
+                   help="status, link, fetch, prepare and synth the datasets (see `data -h`)")
+
+    link = sub.add_parser("hub-link", help="print an nbgitpuller link that hands out the course")
+    link.add_argument("--hub", required=True, help="the hub's address, e.g. https://hub.example.edu")
+    link.add_argument("--repo", default=None,
+                      help="git URL students clone (default: this checkout's 'origin')")
+    link.add_argument("--branch", default=None, help="branch to pull (default: the repo's default)")
+    link.add_argument("--lesson", default=None,
+                      help="open this lesson's exercise, e.g. 00 (default: the course folder)")
 
     args = parser.parse_args(argv)
     if args.command == "run":
         from course_utils import runner
 
         kwargs = {"out_dir": args.out} if args.out else {}
-        rows = runner.run_lessons(args.lessons or None, quick=not args.full, **kwargs)
+        if args.cell_timeout:
+            kwargs["timeout"] = args.cell_timeout
+        overrides = {}
+        for item in args.set:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                parser.error(f"--set {item!r}: write NAME=VALUE, e.g. --set SEED=1")
+            overrides[name.strip()] = value.strip()
+        if overrides:
+            kwargs["overrides"] = overrides
+        try:
+            rows = runner.run_lessons(args.lessons or None, quick=not args.full, **kwargs)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         runner.print_summary(rows)
         return 0 if all(r["status"] == "ok" for r in rows) else 1
     if args.command == "build":
@@ -51,8 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             print("run `python -m course_utils build` and commit the notebooks")
             return 1
         return 0
-    if args.command == "data":
-        return datasets_cli.run(args)
+    if args.command == "hub-link":
+        from course_utils import hublink
+
+        try:
+            repo = args.repo or hublink.default_repo()
+            print(hublink.hub_link(args.hub, repo, branch=args.branch, lesson=args.lesson))
+        except ValueError as exc:
+            parser.error(str(exc))
+        return 0
     if args.command == "env":
         from course_utils import config, data
 

@@ -9,8 +9,11 @@ source notebooks as they are:
   gets ``raise NotImplementedError("<the hint>")`` in place of the region.
 - in a markdown cell, the same markers; the exercise gets "YOUR ANSWER HERE".
 
-Generated notebooks carry no outputs, kernelspec ``python3`` and stable cell ids, so a
+Generated notebooks carry no outputs, the course's kernelspec ``seg-course`` (the kernel
+the README registers, so that JupyterLab starts it without asking) and stable cell ids, so a
 rebuild of an unchanged source gives identical files (``build(check=True)`` relies on it).
+Before a lesson's first code cell the build puts ``KERNEL_CHECK``: on a kernel that cannot
+import ``course_utils`` it says which kernel to pick and how to register it.
 The one exception: a code cell starting with ``# NBVAL_CHECK_OUTPUT`` carries its *pinned*
 output in the solution notebook, which nbval then compares on every run. ``pin`` executes a
 lesson and stores those outputs in ``src/pinned/NN-slug.json``, keyed by the cell's source,
@@ -28,14 +31,30 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-__all__ = ["AuthoringError", "build", "build_lesson", "exercise_cells", "lesson_sources", "pin"]
+__all__ = ["KERNEL_CHECK", "KERNELSPEC", "AuthoringError", "build", "build_lesson",
+           "exercise_cells", "lesson_sources", "pin"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 PIN = "# NBVAL_CHECK_OUTPUT"
 HINT = re.compile(r"^\s*# HINT: (?P<hint>.+)$")
 ANSWER_STUB = "YOUR ANSWER HERE"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+KERNELSPEC = {"display_name": "Segmentation course", "language": "python", "name": "seg-course"}
+KERNEL_CHECK = f"""\
+# Is this the course kernel? If not, this cell says what to do.
+try:
+    import course_utils
+except ImportError as error:
+    raise ModuleNotFoundError(
+        f"This kernel cannot import the course package ({{error}}).\\n"
+        "Switch to the kernel '{KERNELSPEC['display_name']}': Kernel > Change Kernel...\\n"
+        "Not in that list? Register it once from a terminal in the course folder, then "
+        "reload this page and switch:\\n"
+        "  bash scripts/course.sh setup\\n"
+        "  .venv/bin/python -m ipykernel install --user --name {KERNELSPEC['name']} "
+        "--display-name '{KERNELSPEC['display_name']}'\\n"
+        "(README.md, 'On the course JupyterHub')"
+    ) from None"""
 
 
 class AuthoringError(ValueError):
@@ -115,6 +134,15 @@ def _notebook(cells, lesson: str):
     return nb
 
 
+def _add_kernel_check(nb, lesson: str) -> None:
+    """Put ``KERNEL_CHECK`` just before the first code cell (its id is not a number, so the
+    lesson's own cell ids stay as they are)."""
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    check = nbformat.v4.new_code_cell(KERNEL_CHECK)
+    check.id = f"{lesson[:2]}-kernel-check"
+    nb.cells.insert(first, check)
+
+
 def _solution_cells(cells, lesson: str):
     out = []
     for i, cell in enumerate(cells):
@@ -157,6 +185,8 @@ def build_lesson(source: Path) -> dict[str, str]:
     cells = [c for c in jupytext.read(source).cells if c.source.strip()]
     solution = _notebook(_solution_cells(cells, lesson), lesson)
     exercise = _notebook(exercise_cells(solution.cells, lesson), lesson)
+    for nb in (solution, exercise):
+        _add_kernel_check(nb, lesson)
     _apply_pins(solution, source)
     for nb in (solution, exercise):
         nbformat.validate(nb)

@@ -1,5 +1,5 @@
-"""Losses for binary segmentation: three forms of BCE, Dice, Focal, total variation, and the
-exercise sheet's centred and sparsity regularisers.
+"""Losses for binary segmentation: three forms of BCE, Dice, Jaccard (soft IoU), Focal, total
+variation, and the exercise sheet's centred and sparsity regularisers.
 
 These are the reference versions of what lessons 01 and 02 have the student write; later
 lessons and the check functions use them. Shapes follow ``course_utils.data``: logits
@@ -19,6 +19,7 @@ __all__ = [
     "CenteredLoss",
     "DiceLoss",
     "FocalLoss",
+    "JaccardLoss",
     "SparsityLoss",
     "bce_simplified",
     "bce_textbook",
@@ -120,8 +121,11 @@ def total_variation(probs: torch.Tensor) -> torch.Tensor:
     """Anisotropic total variation of ``(N, C, H, W)`` maps: mean absolute difference between
     vertical neighbours plus mean absolute difference between horizontal neighbours.
 
-    The exercise sheet sums the differences; means make the weight of the term independent
-    of the image size (the sum is about ``H * W`` times larger).
+    The exercise sheet sums the differences. Neither form is independent of the image size:
+    for a mask, the differences sit along the boundary, whose length grows like ``H``, so
+    the sum grows like ``H`` and the mean shrinks like ``1 / H``, while a mean per-pixel loss
+    such as BCE stays about the same. Scale the weight of the term with ``H`` to keep the
+    balance when the image size changes.
     """
     _check_batch(probs)
     if probs.shape[-2] < 2 or probs.shape[-1] < 2:
@@ -158,6 +162,39 @@ class DiceLoss(nn.Module):
         numerator = 2 * (probs * target).mean(dims) + self.smooth
         denominator = (probs + target).mean(dims) + self.smooth
         return (1 - numerator / denominator).mean()
+
+
+class JaccardLoss(nn.Module):
+    """Soft Jaccard (IoU) loss on sigmoid probabilities ``p`` and target ``y``, per image:
+    ``1 - sum(p y) / (sum(y) + sum(p) - sum(p y) + eps)``, then the mean over the batch.
+
+    With ``squared=True`` the sizes in the denominator are sums of squares,
+    ``sum(y**2) + sum(p**2) - sum(p y)`` (Duque-Arias et al., 2021). For hard masks both
+    equal ``1 - IoU``; for soft probabilities the squared form charges an unsure pixel
+    ``p**2`` instead of ``p`` in the union.
+
+    Args:
+        squared: use the squared sizes in the denominator.
+        eps: keeps the denominator away from 0 when both masks are empty.
+    """
+
+    def __init__(self, squared: bool = False, eps: float = 1e-6):
+        super().__init__()
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        self.squared, self.eps = bool(squared), eps
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        _check_pair(logits, target)
+        _check_batch(logits)
+        probs = torch.sigmoid(logits)
+        dims = tuple(range(1, logits.ndim))
+        intersection = (probs * target).sum(dims)
+        if self.squared:
+            sizes = (target**2).sum(dims) + (probs**2).sum(dims)
+        else:
+            sizes = target.sum(dims) + probs.sum(dims)
+        return (1 - intersection / (sizes - intersection + self.eps)).mean()
 
 
 class FocalLoss(nn.Module):

@@ -5,8 +5,8 @@ Binary metrics take hard masks ``pred`` and ``target`` of shape ``(N, 1, H, W)``
 images. Probabilities or logits must be thresholded first (``probs >= 0.5``).
 
 Empty-mask policy: when a ratio has an empty denominator for an image (Dice or IoU with
-both masks empty, sensitivity with no foreground in the target, specificity with no
-background) the prediction cannot be wrong in that respect, so the image scores 1.0.
+both masks empty, sensitivity with no foreground in the target, precision with no
+foreground in the prediction, specificity with no background) the prediction cannot be wrong in that respect, so the image scores 1.0.
 
 Multi-class metrics go through a confusion matrix (rows: true class, columns: predicted
 class); pixels whose target is ``ignore_index`` are left out.
@@ -25,6 +25,7 @@ __all__ = [
     "dice_score",
     "iou_from_confusion",
     "iou_score",
+    "precision",
     "sensitivity",
     "specificity",
 ]
@@ -81,6 +82,17 @@ def specificity(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Mean true-negative rate TN / (TN + FP) over images."""
     _, fp, _, tn = _counts(pred, target)
     return _ratio(tn, tn + fp)
+
+
+def precision(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean positive predictive value TP / (TP + FP) over images.
+
+    An image with an empty prediction scores 1.0 (nothing predicted, nothing wrong). With
+    that policy, the harmonic mean of precision and sensitivity (F1) equals Dice image by
+    image.
+    """
+    tp, fp, _, _ = _counts(pred, target)
+    return _ratio(tp, tp + fp)
 
 
 def binary_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["DilatedNet", "EncDec", "UNet", "UNet2", "VGG16UNet", "check_input_size",
-           "conv_block", "count_parameters", "vgg16_weights_file"]
+__all__ = ["ASPP", "DilatedNet", "EncDec", "UNet", "UNet2", "VGG16UNet", "check_input_size",
+           "conv_block", "count_flops", "count_flops_per_child", "count_parameters", "vgg16_weights_file"]
 
 
 # Lessons train for a few hundred steps while the weights move fast; with torch's default
@@ -51,6 +51,69 @@ def check_input_size(x: torch.Tensor, depth: int) -> None:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Floating-point operations of one forward pass on an input of ``input_shape``.
+
+    Counted by ``torch.utils.flop_counter.FlopCounterMode``: convolutions, transposed
+    convolutions and matrix products, two operations per multiply-add (so a 3x3 convolution
+    from ``c_in`` to ``c_out`` channels costs ``2 * 9 * c_in * c_out`` per output pixel).
+    BatchNorm, ReLU, pooling, upsampling and concatenation are not counted: they are cheap
+    next to the convolutions. The model runs once in eval mode without gradients, on the
+    device of its parameters, and is put back into the mode it was in.
+
+    Args:
+        model: any module that accepts one tensor.
+        input_shape: the full input shape including the batch, e.g. ``(1, 3, 64, 64)``.
+
+    Returns:
+        The total count, an ``int``; it grows linearly with the batch size.
+
+    Raises:
+        ValueError: if ``input_shape`` is not a sequence of positive integers.
+    """
+    return _flop_counts(model, input_shape)[""]
+
+
+def count_flops_per_child(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """``count_flops`` split by the model's direct children, e.g. ``{"encoder": ..., "down":
+    ..., "head": ...}`` in the order of ``named_children``; children that compute nothing
+    countable (pooling, upsampling) map to 0. Same arguments and errors as ``count_flops``."""
+    counts = _flop_counts(model, input_shape)
+    return {name: counts.get(name, 0) for name, _ in model.named_children()}
+
+
+def _flop_counts(model: nn.Module, input_shape) -> dict[str, int]:
+    """{"": total, child name: flops} of one forward pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    shape = tuple(input_shape) if isinstance(input_shape, tuple | list | torch.Size) else None
+    if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                            for n in shape):
+        raise ValueError(f"input_shape must be a tuple of positive integers including the "
+                         f"batch, e.g. (1, 3, 64, 64); got {input_shape!r}")
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False, depth=None) as counter:
+            model(torch.zeros(shape, device=device))
+    finally:
+        model.train(was_training)
+    per_module = {key: int(sum(per_op.values()))
+                  for key, per_op in counter.get_flop_counts().items()}
+    counts = {"": int(counter.get_total_flops())}
+    # keys are dotted module paths under the class name; a ModuleList is never called itself,
+    # so a child's count is the sum over its outermost recorded submodules
+    root = type(model).__name__
+    for name, _ in model.named_children():
+        prefix = f"{root}.{name}"
+        keys = [k for k in per_module if k == prefix or k.startswith(prefix + ".")]
+        counts[name] = sum(per_module[k] for k in keys
+                           if not any(k.startswith(o + ".") for o in keys))
+    return counts
 
 
 class EncDec(nn.Module):
@@ -203,6 +266,40 @@ class DilatedNet(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"expected a batch (N, C, H, W), got shape {tuple(x.shape)}")
         return self.head(self.features(x))
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling (Chen et al., DeepLabv3, 2017), keeping height and width.
+
+    Parallel 3x3 convolutions, one per dilation, and an image pooling branch (global average,
+    1x1 convolution, ReLU, broadcast back to H x W), concatenated and projected to
+    ``out_channels`` by a 1x1 convolution. The pooling branch has no BatchNorm: on a 1x1 map
+    a training batch of one leaves it a single value per channel, and it fails.
+
+    Args:
+        in_channels, out_channels: channels of the input and of the output.
+        dilations: one 3x3 branch per dilation (DeepLabv3 uses 1x1 and 6, 12, 18 on
+            features 16 times smaller than the image).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 dilations: tuple[int, ...] = (1, 6, 12, 18), batch_norm: bool = True):
+        super().__init__()
+        if not dilations:
+            raise ValueError("dilations is empty; give at least one dilation")
+        self.branches = nn.ModuleList(conv_block(in_channels, out_channels, batch_norm, dilation=d)
+                                      for d in dilations)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1),
+                                  nn.ReLU(inplace=True))
+        project: list[nn.Module] = [nn.Conv2d((len(dilations) + 1) * out_channels, out_channels,
+                                              1, bias=not batch_norm)]
+        if batch_norm:
+            project.append(nn.BatchNorm2d(out_channels, momentum=BN_MOMENTUM))
+        self.project = nn.Sequential(*project, nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.pool(x).expand(-1, -1, *x.shape[-2:])
+        return self.project(torch.cat([branch(x) for branch in self.branches] + [pooled], dim=1))
 
 
 def vgg16_weights_file():

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["gradient_support", "measured_receptive_field", "receptive_field"]
+__all__ = ["gradient_support", "measured_receptive_field", "receptive_field",
+           "split_gradient_support"]
 
 
 def receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int] | None = None,
@@ -69,6 +70,41 @@ def gradient_support(model: nn.Module, input_size: int | tuple[int, int], in_cha
         samples: random inputs to combine.
         seed: seed of the random inputs.
     """
+    grad = _centre_gradient(model, input_size, in_channels, samples, seed)
+    return (grad.abs().sum(dim=(0, 1)) > 0).cpu()
+
+
+def split_gradient_support(model: nn.Module, input_size: int | tuple[int, int],
+                           in_channels: int = 3, samples: int = 4,
+                           seed: int = 0) -> tuple[torch.Tensor, bool]:
+    """The centre output pixel's dependence on the input, split into a local and a global part.
+
+    A global average pooling branch (ASPP's image pooling) passes the same gradient back to
+    every input pixel, so ``gradient_support`` of such a model is the whole input. This
+    function removes, per sample and input channel, the value most pixels share (the
+    median), and returns where the gradient differs from it: the pixels the model sees
+    *locally*, through its convolutions. It works for a block whose pooling branch reads the
+    input directly; behind other layers the pooled gradient is no longer uniform.
+
+    Args:
+        as in ``gradient_support``; pick ``input_size`` more than twice the local receptive
+        field, so that most pixels lie outside it.
+
+    Returns:
+        ``(support, reaches_everywhere)``: the boolean ``(H, W)`` map of the local part, and
+        whether every input pixel also changes the centre output through a global part.
+    """
+    grad = _centre_gradient(model, input_size, in_channels, samples, seed).double()
+    shared = grad.flatten(2).median(dim=2).values[..., None, None]
+    local = (grad - shared).abs().sum(dim=(0, 1))
+    # a convolution's backward pass may leave rounding noise where the exact value is zero
+    tol = 1e-9 * max(local.max().item(), shared.abs().max().item())
+    return (local > tol).cpu(), bool((shared.abs() > tol).any())
+
+
+def _centre_gradient(model: nn.Module, input_size: int | tuple[int, int], in_channels: int,
+                     samples: int, seed: int) -> torch.Tensor:
+    """Gradient ``(samples, in_channels, H, W)`` of the summed centre output pixel."""
     h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if h < 1 or w < 1 or samples < 1:
         raise ValueError(f"input_size and samples must be positive, got {input_size!r} "
@@ -89,7 +125,7 @@ def gradient_support(model: nn.Module, input_size: int | tuple[int, int], in_cha
         raise ValueError(f"the output {tuple(out.shape)} does not keep the input size "
                          f"{(h, w)}; the centre pixel would not line up with the input's")
     (grad,) = torch.autograd.grad(out[:, :, h // 2, w // 2].sum(), x)
-    return (grad.abs().sum(dim=(0, 1)) > 0).cpu()
+    return grad
 
 
 def measured_receptive_field(model: nn.Module, input_size: int | tuple[int, int],

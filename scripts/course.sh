@@ -21,8 +21,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 # Reinstall whenever pyproject.toml changes.
 stamp="$venv/.installed-$(cksum pyproject.toml | cut -d' ' -f1)"
-# ... and when the browser test's driver is missing (a venv made before it joined the extra).
-if [ ! -f "$stamp" ] || ! "$venv/bin/python" -c "import playwright" 2>/dev/null; then
+# ... and when a test tool is missing (a venv made before it joined the extras).
+if [ ! -f "$stamp" ] || ! "$venv/bin/python" -c "import playwright, jupyterhub, nbgitpuller" 2>/dev/null; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet -e ".[dev]"
     rm -f "$venv"/.installed-*
@@ -41,6 +41,19 @@ ensure_chromium() {
     fi
 }
 
+# The hub test's proxy comes from npm, into the git-ignored .tools/ (Node is needed).
+ensure_proxy() {
+    [ -x .tools/node_modules/.bin/configurable-http-proxy ] && return 0
+    if command -v npm >/dev/null; then
+        echo "installing configurable-http-proxy for the hub test (npm, into .tools/)"
+        npm install --prefix .tools --no-audit --no-fund --loglevel=error \
+            configurable-http-proxy@5 >/dev/null \
+            || echo "note: npm could not install configurable-http-proxy; the hub test is skipped"
+    else
+        echo "note: no npm (install Node.js); the hub test is skipped"
+    fi
+}
+
 command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
@@ -48,7 +61,10 @@ case "$command" in
         exec "$venv/bin/python" -m course_utils run "$@" ;;
     test)
         export COURSE_QUICK=1
+        # A CPU that plays an accelerator: what would fail on a GPU fails here (device_audit).
+        export COURSE_DEVICE_AUDIT=1
         ensure_chromium
+        ensure_proxy
         "$venv/bin/python" -m ruff check .
         exec "$venv/bin/python" -m pytest "$@" ;;
     setup)

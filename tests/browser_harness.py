@@ -1,7 +1,10 @@
-"""A throwaway JupyterLab server and Debian's Chromium for the browser tests.
+"""A throwaway JupyterLab server or JupyterHub, and Debian's Chromium for the browser tests.
 
 ``jupyter_lab`` starts the server with every Jupyter directory in a temporary folder and
-always stops it and its kernels by PID; ``launch_chromium`` opens ``/usr/bin/chromium``
+always stops it and its kernels by PID; ``jupyter_hub`` does the same for a JupyterHub (dummy
+authenticator, one local-process server per user, ``configurable-http-proxy`` from npm);
+``hub.user(name)`` is then that user's server at ``/user/NAME``. ``launch_chromium`` opens
+``/usr/bin/chromium``
 (``apt-get install chromium``) through Playwright, so ``playwright install`` is never needed.
 What happens inside the page is in ``lab_page.py``.
 """
@@ -52,15 +55,20 @@ def free_port() -> int:
 
 @dataclass
 class LabServer:
-    """A running JupyterLab: its URL with the token, its process and its log file."""
+    """A running JupyterLab: its base URL (``http://127.0.0.1:PORT`` or, behind a hub,
+    ``.../user/NAME``), its API token, its process and its log file."""
 
     url: str
     token: str
     process: subprocess.Popen
     log: Path
+    # A plain server takes its token in the page's URL; behind a hub the browser logs in
+    # and holds a cookie, and the token (a hub service's) is for REST calls only.
+    token_in_urls: bool = True
 
     def notebook_url(self, relative: str) -> str:
-        return f"{self.url}/lab/tree/{relative}?token={self.token}&reset"
+        token = f"token={self.token}&" if self.token_in_urls else ""
+        return f"{self.url}/lab/tree/{relative}?{token}reset"
 
     def log_tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
@@ -126,12 +134,13 @@ def jupyter_lab(root_dir: Path, work_dir: Path, env: dict[str, str | None] | Non
         stop_process_tree(process)
 
 
-def _wait_for_server(server: LabServer, timeout: float) -> None:
+def _wait_for_server(server, timeout: float, status: str | None = None,
+                     what: str = "jupyter lab") -> None:
     deadline = time.monotonic() + timeout
-    status = f"{server.url}/api/status?token={server.token}"
+    status = status or f"{server.url}/api/status?token={server.token}"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited with {server.process.returncode}:\n"
+            raise RuntimeError(f"{what} exited with {server.process.returncode}:\n"
                                f"{server.log_tail()}")
         try:
             with urllib.request.urlopen(status, timeout=2) as response:
@@ -140,7 +149,101 @@ def _wait_for_server(server: LabServer, timeout: float) -> None:
         except OSError:
             pass
         time.sleep(0.5)
-    raise TimeoutError(f"jupyter lab did not answer within {timeout:.0f} s:\n{server.log_tail()}")
+    raise TimeoutError(f"{what} did not answer within {timeout:.0f} s:\n{server.log_tail()}")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# Where 'scripts/course.sh test' installs configurable-http-proxy (npm install --prefix .tools).
+PROXY = ROOT / ".tools" / "node_modules" / ".bin" / "configurable-http-proxy"
+VENV_BIN = Path(sys.executable).parent
+HUB_CONFIG = """\
+c = get_config()  # noqa: F821
+c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{hub_port}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.command = [{proxy!r}]
+c.ConfigurableHTTPProxy.pid_file = str({work}/"proxy.pid")
+c.JupyterHub.db_url = "sqlite:///" + str({work}/"hub.sqlite")
+c.JupyterHub.cookie_secret_file = str({work}/"cookie_secret")
+c.JupyterHub.pid_file = str({work}/"hub.pid")
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = {password!r}
+c.Authenticator.allowed_users = {users!r}
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = {homes!r} + "/{{username}}"
+c.Spawner.cmd = [{singleuser!r}]
+c.Spawner.args = {args!r}
+c.Spawner.default_url = "/lab"
+c.Spawner.environment = {environment!r}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+c.JupyterHub.services = [{{"name": "course-test", "api_token": {token!r}}}]
+c.JupyterHub.load_roles = [{{"name": "course-test", "services": ["course-test"],
+                            "scopes": ["admin:users", "admin:servers", "access:servers"]}}]
+"""
+
+
+@dataclass
+class Hub:
+    """A running JupyterHub: its public URL (the proxy's), a service token that may use
+    every user's server, each user's home folder, its process and its log file."""
+
+    url: str
+    token: str
+    homes: Path
+    process: subprocess.Popen
+    log: Path
+
+    def user(self, name: str) -> LabServer:
+        """``name``'s single-user server as seen through the hub's proxy."""
+        return LabServer(f"{self.url}/user/{name}", self.token, self.process, self.log,
+                         token_in_urls=False)
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+
+@contextmanager
+def jupyter_hub(work_dir: Path, users: list[str], password: str,
+                env: dict[str, str] | None = None, proxy: Path = PROXY,
+                start_timeout: float = 90):
+    """Start JupyterHub on 127.0.0.1; stop it, the proxy, the servers and kernels on exit.
+
+    Users log in through the hub's form with ``password`` (the dummy authenticator); each
+    gets ``jupyterhub-singleuser`` from this virtual environment, started by the simple
+    local-process spawner in ``work_dir/home/NAME`` with ``HOME`` pointing there, so the
+    user's Jupyter configuration, kernelspecs and settings live there. The server's
+    environment is ``env`` plus PATH (this venv first) and LANG: nothing else of the
+    caller's leaks in. As root, the servers get ``--allow-root``.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    homes = work_dir / "home"
+    homes.mkdir(exist_ok=True)
+    port, hub_port, api_port = free_port(), free_port(), free_port()
+    token = uuid.uuid4().hex
+    environment = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+                   "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", **(env or {})}
+    args = ["--LabApp.news_url="] + (["--allow-root"] if os.geteuid() == 0 else [])
+    config = work_dir / "jupyterhub_config.py"
+    config.write_text(HUB_CONFIG.format(
+        port=port, hub_port=hub_port, proxy_api_port=api_port, proxy=str(proxy),
+        work=f"__import__('pathlib').Path({str(work_dir)!r})", password=password,
+        users=set(users), homes=str(homes), singleuser=str(VENV_BIN / "jupyterhub-singleuser"),
+        args=args, environment=environment, token=token))
+    hub_env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "COURSE"))}
+    hub_env["PATH"] = environment["PATH"]  # the proxy's "#!/usr/bin/env node" needs node
+    log = work_dir / "jupyterhub.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)],
+                                   cwd=work_dir, env=hub_env, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    hub = Hub(f"http://127.0.0.1:{port}", token, homes, process, log)
+    try:
+        _wait_for_server(hub, start_timeout, f"{hub.url}/hub/api/", "jupyterhub")
+        yield hub
+    finally:
+        stop_process_tree(process)
 
 
 def stop_process_tree(process: subprocess.Popen, grace: float = 10) -> None:

@@ -15,15 +15,41 @@ from dataclasses import dataclass
 from browser_harness import LabServer
 
 ERROR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
+VISIBLE_ERROR = f".jp-NotebookPanel:not(.lm-mod-hidden) {ERROR_OUTPUT}"
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
-def open_notebook(page, server: LabServer, relative: str, timeout_ms: float = 60_000) -> None:
-    """Open ``relative`` (to the server root) and wait until its kernel is idle."""
+def open_notebook(page, server: LabServer, relative: str, timeout_ms: float = 60_000,
+                  dismiss_dialogs: bool = True) -> None:
+    """Open ``relative`` (to the server root) and wait until its kernel is idle.
+
+    With ``dismiss_dialogs=False`` a dialog (e.g. "Select Kernel") fails the call instead:
+    the notebook must start its kernel without asking.
+    """
     page.goto(server.notebook_url(relative), timeout=timeout_ms)
+    wait_notebook_ready(page, timeout_ms, dismiss_dialogs)
+
+
+def wait_notebook_ready(page, timeout_ms: float, dismiss_dialogs: bool = True) -> None:
+    """Wait until a notebook's cells show and its kernel is idle (see ``open_notebook``)."""
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=timeout_ms)
-    _dismiss_dialogs(page)
-    wait_kernel_idle(page, timeout_ms)
+    if dismiss_dialogs:
+        _dismiss_dialogs(page)
+    try:
+        wait_kernel_idle(page, timeout_ms)
+    except Exception as exc:
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count():
+            raise AssertionError(f"JupyterLab asked instead of starting the notebook's "
+                                 f"kernel:\n{dialog.first.inner_text()}") from exc
+        raise
+
+
+def kernel_name(page) -> str:
+    """The kernel's display name as the status bar shows it ("Segmentation course")."""
+    texts = page.locator(".jp-StatusBar-TextItem").all_inner_texts()
+    found = [t.strip().rsplit(" | ", 1)[0] for t in texts if " | " in t]
+    return found[0] if found else ""
 
 
 def _dismiss_dialogs(page) -> None:
@@ -47,9 +73,10 @@ def wait_kernel_idle(page, timeout_ms: float) -> None:
     )
 
 
-def run_all_cells(page, timeout_ms: float) -> None:
+def run_all_cells(page, timeout_ms: float, allow_error: bool = False) -> str:
     """Run > Run All Cells from the menu bar, then wait until no cell is queued or running
-    and the kernel is idle. Fails with the notebook's error output when a cell raised."""
+    and the kernel is idle. Fails with the notebook's error output when a cell raised, or,
+    with ``allow_error``, returns that output ("" when none)."""
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
     running = """() => [...document.querySelectorAll(
@@ -57,15 +84,19 @@ def run_all_cells(page, timeout_ms: float) -> None:
         p => p.textContent.includes('[*]'))"""
     page.wait_for_function(running, timeout=15_000)
     page.wait_for_function(
-        f"""() => document.querySelector('{ERROR_OUTPUT}')
+        f"""() => document.querySelector('{VISIBLE_ERROR}')
                   || !({running})() && [...document.querySelectorAll('.jp-StatusBar-TextItem')]
                      .some(e => / \\| Idle$/.test(e.textContent.trim()))""",
         timeout=timeout_ms,
         polling=250,
     )
-    errors = page.locator(ERROR_OUTPUT)
-    if errors.count():
-        raise AssertionError(f"a cell raised in the browser:\n{errors.first.inner_text()[-3000:]}")
+    errors = page.locator(VISIBLE_ERROR)
+    if not errors.count():
+        return ""
+    if allow_error:
+        wait_kernel_idle(page, timeout_ms)  # Run All stops at the error; let it settle
+        return errors.first.inner_text()
+    raise AssertionError(f"a cell raised in the browser:\n{errors.first.inner_text()[-3000:]}")
 
 
 @dataclass

@@ -3,6 +3,8 @@
 import ast
 import json
 import os
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -43,8 +45,15 @@ def _lesson_dir(tmp_path, text=LESSON, name="01-demo"):
     return tmp_path / "nb"
 
 
-def _read(path):
-    return nbformat.read(path, as_version=4)
+def _read(path, kernel_check=False):
+    """A built notebook; without ``kernel_check`` the cell the build adds before the first
+    code cell is checked and left out, so that the tests below see the lesson's own cells."""
+    nb = nbformat.read(path, as_version=4)
+    if not kernel_check:
+        first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        assert nb.cells[first].source == authoring.KERNEL_CHECK
+        del nb.cells[first]
+    return nb
 
 
 @pytest.fixture
@@ -101,7 +110,8 @@ def test_notebooks_are_clean(built):
     for kind in ("solutions", "exercises"):
         nb = _read(root / kind / "01-demo.ipynb")
         nbformat.validate(nb)
-        assert nb.metadata.kernelspec.name == "python3"
+        assert nb.metadata.kernelspec == {"display_name": "Segmentation course",
+                                          "language": "python", "name": "seg-course"}
         assert [c.id for c in nb.cells] == ["01-000", "01-001", "01-002", "01-003"]
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -351,3 +361,42 @@ def test_edited_pinned_cell_needs_a_new_pin(tmp_path):
         (root / "src" / "01-demo.py").read_text().replace("2 + 2", "2 + 3"))
     with pytest.raises(AuthoringError, match="new or edited"):
         authoring.build(root)
+
+
+def test_kernel_check_comes_before_the_first_code_cell(built):
+    root, _ = built
+    for kind in ("solutions", "exercises"):
+        cells = _read(root / kind / "01-demo.ipynb", kernel_check=True).cells
+        assert [c.id for c in cells] == ["01-000", "01-kernel-check", "01-001", "01-002",
+                                         "01-003"]
+        assert cells[1].source == authoring.KERNEL_CHECK and cells[1].metadata == {}
+
+
+def test_kernel_check_without_code_cells(tmp_path):
+    root = _lesson_dir(tmp_path, "# %% [markdown]\n# # 01 · Only prose\n")
+    authoring.build(root)
+    cells = _read(root / "solutions" / "01-demo.ipynb", kernel_check=True).cells
+    assert [c.cell_type for c in cells] == ["markdown", "code"]
+
+
+def _run_check(hide_course_utils):
+    hide = "import sys; sys.modules['course_utils'] = None\n" if hide_course_utils else ""
+    return subprocess.run([sys.executable, "-c", hide + authoring.KERNEL_CHECK],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_kernel_check_passes_silently_on_the_course_kernel():
+    done = _run_check(hide_course_utils=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_kernel_check_says_which_kernel_to_pick_and_how_to_register_it():
+    done = _run_check(hide_course_utils=True)
+    assert done.returncode == 1
+    last = done.stderr[done.stderr.index("ModuleNotFoundError: "):]
+    assert last.startswith("ModuleNotFoundError: This kernel cannot import the course package "
+                           "(import of course_utils halted")
+    assert "Switch to the kernel 'Segmentation course': Kernel > Change Kernel..." in last
+    assert ("  .venv/bin/python -m ipykernel install --user --name seg-course "
+            "--display-name 'Segmentation course'\n") in last
+    assert "During handling" not in done.stderr  # "from None": one short traceback

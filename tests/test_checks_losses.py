@@ -209,3 +209,83 @@ class StubLoss(nn.Module):
 def test_a_stub_module_raises_not_implemented(check):
     with pytest.raises(NotImplementedError):
         check(StubLoss)
+
+
+class JaccardWithoutMinus(losses.JaccardLoss):
+    def forward(self, logits, target):
+        p = torch.sigmoid(logits)
+        inter = (p * target).sum((1, 2, 3))
+        return (1 - inter / ((p + target).sum((1, 2, 3)) + self.eps)).mean()
+
+
+class JaccardIndex(losses.JaccardLoss):
+    def forward(self, logits, target):
+        return 1 - super().forward(logits, target)
+
+
+class JaccardOnLogits(losses.JaccardLoss):
+    def forward(self, logits, target):
+        return super().forward(torch.logit(logits.clamp(0, 1), eps=0.0), target)
+
+
+class WholeBatchJaccard(losses.JaccardLoss):
+    def forward(self, logits, target):
+        return super().forward(logits.reshape(1, 1, -1, 1), target.reshape(1, 1, -1, 1))
+
+
+class JaccardIgnoringSquared(losses.JaccardLoss):
+    def forward(self, logits, target):
+        return losses.JaccardLoss(eps=self.eps)(logits, target)
+
+
+class JaccardSquaringEverything(losses.JaccardLoss):
+    def forward(self, logits, target):
+        if not self.squared:
+            return super().forward(logits, target)
+        p = torch.sigmoid(logits)
+        inter = (p * target).pow(2).sum((1, 2, 3))
+        sizes = (p**2 + target**2).sum((1, 2, 3))
+        return (1 - inter / (sizes - inter + self.eps)).mean()
+
+
+class JaccardOnMeans(losses.JaccardLoss):
+    def forward(self, logits, target):
+        p = torch.sigmoid(logits)
+        inter = (p * target).mean((1, 2, 3))
+        sizes = (p**2 + target**2 if self.squared else p + target).mean((1, 2, 3))
+        return (1 - inter / (sizes - inter + self.eps)).mean()
+
+
+class JaccardHardCodedEps(losses.JaccardLoss):
+    def forward(self, logits, target):
+        return losses.JaccardLoss(squared=self.squared)(logits, target)
+
+
+class JaccardEpsTwice(losses.JaccardLoss):
+    def forward(self, logits, target):
+        p = torch.sigmoid(logits)
+        inter = (p * target).sum((1, 2, 3))
+        sizes = (p + target).sum((1, 2, 3))
+        return (1 - (inter + self.eps) / (sizes - inter + self.eps)).mean()
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (losses.JaccardLoss, None),
+    (JaccardWithoutMinus, "without the minus you get half the Dice"),
+    (JaccardIndex, "the loss is 1 minus it"),
+    (JaccardOnLogits, "apply torch.sigmoid first"),
+    (WholeBatchJaccard, "the sums ran over the whole batch"),
+    (JaccardIgnoringSquared, "you returned the plain loss"),
+    (JaccardSquaringEverything, "not the intersection"),
+    (JaccardOnMeans, "not means"),
+    (JaccardHardCodedEps, "from self.eps"),
+    (JaccardEpsTwice, "denominator only"),
+    (losses.DiceLoss, "could not build"),
+])
+def test_jaccard_check_names_the_slip(answer, message, capsys):
+    if message is None:
+        checks.check_jaccard_loss(answer)
+        assert "JaccardLoss: all 8 checks passed" in capsys.readouterr().out
+        return
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_jaccard_loss(answer)

@@ -14,51 +14,106 @@ from course_utils.checks import CheckFailed
 from course_utils.checks import metrics as checks
 
 
-def counts(p, t):
-    p, t = p.bool(), t.bool()
-    return [(a & b).sum().item() for a, b in ((p, t), (p, ~t), (~p, t), (~p, ~t))]
+def right_binary_metrics(pred, target):
+    """A correct answer, written the way a student would."""
+    p, t = pred.bool().flatten(1), target.bool().flatten(1)
+    tp, fp = (p & t).sum(1).double(), (p & ~t).sum(1).double()
+    fn, tn = (~p & t).sum(1).double(), (~p & ~t).sum(1).double()
+
+    def ratio(num, den):
+        return torch.where(den > 0, num / den.clamp(min=1), 1.0).mean().item()
+
+    return {"dice": ratio(2 * tp, 2 * tp + fp + fn), "iou": ratio(tp, tp + fp + fn),
+            "accuracy": ratio(tp + tn, tp + fp + fn + tn), "sensitivity": ratio(tp, tp + fn),
+            "specificity": ratio(tn, tn + fp), "precision": ratio(tp, tp + fp)}
 
 
-def safe(num, den):
-    return num / den if den else 1.0
+def pooled_over_batch(pred, target):
+    return right_binary_metrics(pred.reshape(1, -1), target.reshape(1, -1))
 
 
-RIGHT = {
-    "dice": lambda p, t: safe(2 * counts(p, t)[0], 2 * counts(p, t)[0] + sum(counts(p, t)[1:3])),
-    "iou": lambda p, t: safe(counts(p, t)[0], sum(counts(p, t)[:3])),
-    "accuracy": lambda p, t: (counts(p, t)[0] + counts(p, t)[3]) / p.numel(),
-    "sensitivity": lambda p, t: safe(counts(p, t)[0], counts(p, t)[0] + counts(p, t)[2]),
-    "specificity": lambda p, t: safe(counts(p, t)[3], counts(p, t)[3] + counts(p, t)[1]),
-}
+def swapped_recall_precision(pred, target):
+    return right_binary_metrics(target, pred)
 
 
-@pytest.mark.parametrize("name", sorted(RIGHT))
-def test_right_binary_metrics_pass(name, capsys):
-    checks.check_binary_metric(name, RIGHT[name])
-    assert capsys.readouterr().out == f"✔ {name}: all 7 checks passed.\n"
+def nan_when_empty(pred, target):
+    scores = right_binary_metrics(pred, target)
+    if not pred.bool().any():
+        scores["precision"] = math.nan
+    return scores
 
 
-def test_tensor_results_are_accepted():
-    checks.check_binary_metric("dice", lambda p, t: torch.tensor(RIGHT["dice"](p, t)))
+def zero_when_empty(pred, target):
+    scores = right_binary_metrics(pred, target)
+    if not pred.bool().any():
+        scores["precision"] = 0.0
+    return scores
 
 
-@pytest.mark.parametrize(("name", "fn", "message"), [
-    ("dice", lambda p, t: 2 * (p * t).sum() / (p.sum() + t.sum()), "dice, both masks empty: got nan"),
-    ("iou", RIGHT["dice"], r"iou, partial overlap .*: expected 0.333333, got 0.5"),
-    ("accuracy", lambda p, t: (p == t).float().mean(dim=0), "return one number"),
-    ("sensitivity", RIGHT["specificity"], "sensitivity, empty prediction, non-empty target"),
-    ("specificity", lambda p, t: "1.0", "return a number, got str"),
-    ("dice", lambda p, t: safe(2 * counts(p, t)[0], 2 * counts(p, t)[0] + sum(counts(p, t)[1:3]))
-     if counts(p, t)[0] else 0.0, "dice, both masks empty: expected 1, got 0"),
+def complement_by_subtraction(pred, target):
+    """1 - mask works for floats and fails for bool masks."""
+    p, t = pred.flatten(1), target.flatten(1)
+    right = right_binary_metrics(pred.float(), target.float())
+    (p * (1 - t)).sum()
+    return right
+
+
+def uint8_bitwise_not(pred, target):
+    """~ on uint8 flips all eight bits: TN is counted as 255 per pixel."""
+    p, t = pred.flatten(1), target.flatten(1)
+    if p.dtype == torch.float32:
+        p, t = p.bool(), t.bool()
+    tp, fp = (p & t).sum(1).double(), (p & ~t).sum(1).double()
+    fn, tn = (~p & t).sum(1).double(), (~p & ~t).sum(1).double()
+    return right_binary_metrics(pred, target) | {
+        "accuracy": ((tp + tn) / (tp + fp + fn + tn)).mean().item()}
+
+
+def without_precision(pred, target):
+    scores = right_binary_metrics(pred, target)
+    del scores["precision"]
+    return scores
+
+
+def per_image_tensors(pred, target):
+    p, t = pred.bool().flatten(1), target.bool().flatten(1)
+    tp, fp = (p & t).sum(1).double(), (p & ~t).sum(1).double()
+    fn = (~p & t).sum(1).double()
+    dice = torch.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn).clamp(min=1), 1.0)
+    return right_binary_metrics(pred, target) | {"dice": dice}
+
+
+def test_right_binary_metrics_pass(capsys):
+    checks.check_binary_metrics(right_binary_metrics)
+    assert capsys.readouterr().out == "✔ binary_metrics: all 9 checks passed.\n"
+
+
+def test_reference_passes_and_tensor_numbers_are_accepted():
+    checks.check_binary_metrics(lambda p, t: metrics.binary_metrics(p, t)
+                                | {"precision": torch.tensor(metrics.precision(p, t))})
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (pooled_over_batch, r"dice, two images, .*: expected 0.716667, got 0.842105, which is the "
+                        r"score of all pixels pooled as one image. Count .* per image"),
+    (swapped_recall_precision, r"sensitivity, one 3x3 image.*: expected 0.6, got 0.75, which is "
+                               r"what pred and target swapped give.*TRUE foreground"),
+    (nan_when_empty, "precision, both masks empty: expected 1, got nan. A zero denominator"),
+    (zero_when_empty, "precision, both masks empty: expected 1, got 0. Here precision's "
+                      "denominator is zero; the course's policy scores that 1.0"),
+    (complement_by_subtraction, r"as bool masks: your function raised NotImplementedError.*It ran on "
+                                r"float masks, so the torch.bool masks broke it: convert"),
+    (uint8_bitwise_not, r"accuracy, the same two images as uint8 masks: expected 0.90625, got "
+                        r".*torch.uint8 dtype breaks your counting \(~ on uint8 flips"),
+    (without_precision, r"the dict lacks \['precision'\]"),
+    (per_image_tensors, r"dice, two images.*: return one number, got a tensor of shape \(2,\)"),
+    (lambda p, t: list(right_binary_metrics(p, t).values()), "return a dict with the keys"),
+    (lambda p, t: right_binary_metrics(p, t) | {"iou": right_binary_metrics(p, t)["dice"]},
+     r"iou, one 2x2 image.*: expected 0.333333, got 0.5; iou is the overlap over the union"),
 ])
-def test_wrong_binary_metrics_fail_naming_the_case(name, fn, message):
+def test_wrong_binary_metrics_fail_naming_the_slip(fn, message):
     with pytest.raises(CheckFailed, match=message):
-        checks.check_binary_metric(name, fn)
-
-
-def test_unknown_metric_name():
-    with pytest.raises(ValueError, match="name must be one of"):
-        checks.check_binary_metric("f1", RIGHT["dice"])
+        checks.check_binary_metrics(fn)
 
 
 def test_per_class_iou():

@@ -6,7 +6,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.checks import CheckFailed
-from course_utils.checks.models import check_dilated_net, check_unet, check_unet2
+from course_utils.checks.models import (
+    check_conv_matrix,
+    check_dilated_net,
+    check_unet,
+    check_unet2,
+)
 from course_utils.models import DilatedNet, EncDec, UNet, UNet2, check_input_size, conv_block
 
 
@@ -14,7 +19,7 @@ from course_utils.models import DilatedNet, EncDec, UNet, UNet2, check_input_siz
     ("check", "model_cls", "printed"),
     [
         (check_unet, UNet, "✔ UNet: all 14 checks passed."),
-        (check_unet2, UNet2, "✔ UNet2: all 14 checks passed."),
+        (check_unet2, UNet2, "✔ UNet2: all 16 checks passed."),
         (check_dilated_net, DilatedNet, "✔ DilatedNet: all 12 checks passed."),
     ],
 )
@@ -180,9 +185,20 @@ class SlicedDown(UNet2):
         return self.head(torch.cat([next(ups)(x), skips.pop()], dim=1))
 
 
+class DefaultMomentumDown(UNet2):
+    """The confound of lesson 04: torch's default momentum 0.1 in the down-sampling blocks."""
+
+    def __init__(self, in_channels=3, out_channels=1, width=64, depth=4, batch_norm=True):
+        super().__init__(in_channels, out_channels, width, depth, batch_norm)
+        for block in self.down:
+            block[1] = nn.BatchNorm2d(width)
+
+
 @pytest.mark.parametrize(
     ("model_cls", "message"),
     [
+        (DefaultMomentumDown, r"the BatchNorm at down\.0\.1 has momentum 0\.1, every conv_block "
+                              r"uses models\.BN_MOMENTUM = 0\.3"),
         (UNet, r"UNet\(.*\) still calls interpolate, max_pool2d"),
         (PooledDown, r"still calls max_pool2d;"),
         (SlicedDown, r"ran 0 stride-2 convolutions and 2 stride-2 transposed convolutions; "
@@ -237,3 +253,98 @@ class StridedThenUpsampled(PlainStack):
 def test_check_dilated_net_names_the_mistake(model_cls, message):
     with pytest.raises(CheckFailed, match=message):
         check_dilated_net(model_cls)
+
+
+# --- conv_matrix, right and wrong -------------------------------------------------------------
+
+def conv_matrix(weight, size, stride=1, padding=0):
+    k = len(weight)
+    n_out = (size + 2 * padding - k) // stride + 1
+    matrix = torch.zeros(n_out, size)
+    for i in range(n_out):
+        for j in range(k):
+            if 0 <= i * stride - padding + j < size:
+                matrix[i, i * stride - padding + j] = weight[j]
+    return matrix
+
+
+def conv_matrix_vectorised(weight, size, stride=1, padding=0):
+    """Another right answer: convolve the identity."""
+    eye = torch.eye(size).unsqueeze(1)
+    return F.conv1d(eye, weight.view(1, 1, -1), stride=stride, padding=padding)[:, 0].T
+
+
+def flipped(weight, size, stride=1, padding=0):
+    return conv_matrix(weight.flip(0), size, stride, padding)
+
+
+def padding_ignored(weight, size, stride=1, padding=0):
+    full = conv_matrix(weight, size + 2 * padding, stride, 0)
+    return full[:, :size]
+
+
+def stride_ignored(weight, size, stride=1, padding=0):
+    n_out = (size + 2 * padding - len(weight)) // stride + 1
+    return conv_matrix(weight, size, 1, padding)[:n_out]
+
+
+def stride_ignored_in_shape(weight, size, stride=1, padding=0):
+    return conv_matrix(weight, size, 1, padding)
+
+
+def transposed(weight, size, stride=1, padding=0):
+    return conv_matrix(weight, size, stride, padding).T
+
+
+def padded_columns(weight, size, stride=1, padding=0):
+    return conv_matrix(weight, size + 2 * padding, stride, 0)
+
+
+def scaled(weight, size, stride=1, padding=0):
+    return 2 * conv_matrix(weight, size, stride, padding)
+
+
+def as_list(weight, size, stride=1, padding=0):
+    return conv_matrix(weight, size, stride, padding).tolist()
+
+
+def crashes(weight, size, stride=1, padding=0):
+    return torch.zeros(2)[size]
+
+
+def unfinished(weight, size, stride=1, padding=0):
+    raise NotImplementedError("fill me in")
+
+
+@pytest.mark.parametrize("fn", [conv_matrix, conv_matrix_vectorised])
+def test_check_conv_matrix_passes_right_answers(fn, capsys):
+    check_conv_matrix(fn)
+    assert capsys.readouterr().out.strip() == "✔ conv_matrix: all 5 checks passed."
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        (flipped, r"flipped\(torch.tensor\(\[1.0, 2.0, 3.0\]\), size=5, stride=1, padding=0\): "
+                  r"row 0 is \[3, 2, 1, 0, 0\], expected \[1, 2, 3, 0, 0\].*the kernel is flipped"),
+        (padding_ignored, r"size=6, stride=2, padding=1\): .* every row is shifted by the padding"),
+        (stride_ignored, r"size=6, stride=2, padding=1\): .* the stride is missing"),
+        (stride_ignored_in_shape, r"returned shape \(6, 6\), expected \(3, 6\): its number of "
+                                  r"rows ignores the stride"),
+        (transposed, r"returned shape \(5, 3\), expected \(3, 5\): rows and columns are swapped"),
+        (padded_columns, r"returned shape \(3, 8\), expected \(3, 6\): it has a column for every "
+                         r"padded position"),
+        (scaled, r"row 0 is \[2, 4, 6, 0, 0\], expected \[1, 2, 3, 0, 0\] \(C @ x must equal "
+                 r"F.conv1d\(x, weight, stride=1, padding=0\)\)\.$"),
+        (as_list, r"returned list, expected a tensor of shape \(3, 5\)"),
+        (crashes, r"raised IndexError"),
+    ],
+)
+def test_check_conv_matrix_names_the_mistake(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_conv_matrix(fn)
+
+
+def test_check_conv_matrix_lets_a_stub_through():
+    with pytest.raises(NotImplementedError, match="fill me in"):
+        check_conv_matrix(unfinished)

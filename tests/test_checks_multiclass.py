@@ -78,3 +78,50 @@ def test_multiclass_setup():
         checks.check_multiclass_setup(net, nn.CrossEntropyLoss())
     with pytest.raises(CheckFailed, match="use nn.CrossEntropyLoss"):
         checks.check_multiclass_setup(net, nn.BCEWithLogitsLoss())
+
+
+def one_hot(target, num_classes, ignore_index=255):
+    keep = target != ignore_index
+    encoded = F.one_hot(torch.where(keep, target, 0), num_classes).permute(0, 3, 1, 2)
+    return encoded.float() * keep[:, None]
+
+
+def one_hot_in_place(target, num_classes, ignore_index=255):
+    keep = target != ignore_index
+    target[~keep] = 0  # overwrites the caller's padding
+    return F.one_hot(target, num_classes).permute(0, 3, 1, 2).float() * keep[:, None]
+
+
+def one_hot_uniform_padding(target, num_classes, ignore_index=255):
+    encoded = one_hot(target, num_classes, ignore_index)
+    return torch.where((target == ignore_index)[:, None], 1 / num_classes, encoded)
+
+
+def test_one_hot_right_answers_pass(capsys):
+    checks.check_one_hot(one_hot)
+    checks.check_one_hot(lambda t, n, ignore_index=255: torch.stack(
+        [(t == c).double() for c in range(n)], dim=1))  # 255 matches no class: also right
+    assert capsys.readouterr().out.count("✔ one_hot: all 4") == 2
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (lambda t, n, ignore_index=255: F.one_hot(t, n).permute(0, 3, 1, 2).float(),
+     r"padding .255. in the corner: your function raised RuntimeError: .*"
+     r"255 is not a class"),
+    (lambda t, n, ignore_index=255: one_hot(t, n).permute(0, 2, 3, 1),
+     r"classes on the last axis .*\.permute"),
+    (lambda t, n, ignore_index=255: one_hot(t, n).long(), "must be floats"),
+    (lambda t, n, ignore_index=255: one_hot(t, int(t[t != 255].max()) + 1),
+     r"a class missing from the batch: expected 4 channels, got 3\. Pass num_classes"),
+    (lambda t, n, ignore_index=255: F.one_hot(torch.where(t == 255, 0, t), n)
+     .permute(0, 3, 1, 2).float(), r"padding .255. in the corner: an ignored pixel .255. got "
+     r"a 1 in channel 0"),
+    (one_hot_uniform_padding, r"got 1/C in every channel"),
+    (one_hot_in_place, "changed its input target"),
+    (lambda t, n, ignore_index=255: one_hot(t, n).tolist(), "return a tensor"),
+    (lambda t, n, ignore_index=255: one_hot((t + 1) % n, n),
+     r"every class present: at a labelled pixel of class k, channel k must hold 1"),
+])
+def test_one_hot_wrong_answers_fail_saying_what_to_fix(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_one_hot(fn)

@@ -20,21 +20,140 @@ OUTCOMES_DIR = Path(__file__).resolve().parents[1] / "test-output" / "lesson-out
 
 EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
     # ---- 01-encoder-decoder-bce ----
-    "01-encoder-decoder-bce": [],
+    "01-encoder-decoder-bce": [
+        ("the simplified BCE stops on the overconfident network",
+         lambda o: o["simplified form stops"]),
+        ("the stable BCE's loss falls in each of the 3 epochs from a head bias of -100",
+         lambda o: o["stable form's loss falls every epoch"]),
+        ("with BatchNorm momentum 0.1 the validation Dice stays near 0 for most short epochs",
+         lambda o: o["epochs stuck with momentum 0.1"] >= 4),  # 6 of 6 when written
+        ("with momentum 0.3 the validation Dice leaves 0 within a few epochs",
+         lambda o: o["epochs stuck with momentum 0.3"] <= 3),  # 2 of 6 when written
+        ("fit's training loss falls overall", lambda o: o["training loss fell overall"]),
+    ],
     # ---- 02-dice-focal-tv ----
-    "02-dice-focal-tv": [],
+    "02-dice-focal-tv": [
+        # quick mode, seeds 0-2, 3 epochs; the values when written follow each row
+        ("weighted BCE finds more of the cell in every seed",
+         lambda o: o["weighted BCE sensitivity gain, smallest"] > 0.005),  # +0.024
+        ("weighted BCE takes more background in every seed",
+         lambda o: o["weighted BCE specificity change, largest"] < -0.005),  # -0.024
+        ("the focal loss leaves more unsure pixels in every seed",
+         lambda o: o["Focal unsure gain, smallest"] > 0.1),  # +0.405
+        ("the Dice loss gives sharper maps than BCE in every seed",
+         lambda o: o["Dice loss unsure change, largest"] < -0.005),  # -0.023
+        ("BCE + TV costs Dice in every seed", lambda o: o["TV Dice change, largest"] < -0.003),
+        ("the focal loss ties with BCE on Dice",
+         lambda o: o["Focal Dice change, largest size"] < 0.01),  # 0.003
+        ("the losses' mean Dice lie within a few hundredths",
+         lambda o: o["loss-to-loss Dice spread"] < 0.05),  # 0.020
+    ],
     # ---- 03-unet-skip-connections ----
-    "03-unet-skip-connections": [],
+    "03-unet-skip-connections": [
+        ("the U-Net beats the encoder-decoder on Dice",
+         lambda o: o["unet minus encdec Dice"] > 0.02),
+        ("the U-Net beats the encoder-decoder on IoU",
+         lambda o: o["unet minus encdec IoU"] > 0.04),
+        ("the U-Net beats the encoder-decoder on boundary F1",
+         lambda o: o["unet minus encdec boundary F1"] > 0.05),
+        ("in quick mode the gap is wider on the outline than on Dice",
+         lambda o: o["unet minus encdec boundary F1"] > o["unet minus encdec Dice"] + 0.03),
+        ("the encoder-decoder's training loss levels off well above the U-Net's",
+         lambda o: o["encdec over unet train loss"] > 2),
+        ("in quick mode the skips enlarge the first-layer gradient, by less than 2.5 times",
+         lambda o: 1 < o["first-layer gradient ratio unet/encdec"] < 2.5),
+    ],
     # ---- 04-strided-vs-pooled ----
-    "04-strided-vs-pooled": [],
+    "04-strided-vs-pooled": [
+        ("both U-Nets reach a Dice above 0.95",
+         lambda o: o["lower Dice of the two"] > 0.95),
+        ("strided and pooled U-Net are within a hundredth on Dice",
+         lambda o: abs(o["unet2 minus unet Dice"]) < 0.01),
+        ("strided and pooled U-Net are within two hundredths on boundary F1",
+         lambda o: abs(o["unet2 minus unet boundary F1"]) < 0.02),
+        ("UNet2 costs about 1.4 times the FLOPs of UNet",
+         lambda o: 1.35 < o["unet2 over unet flops"] < 1.5),
+    ],
     # ---- 05-dilated-convolutions ----
-    "05-dilated-convolutions": [],
+    "05-dilated-convolutions": [
+        ("the dilated network has fewer parameters than the U-Net",
+         lambda o: o["dilated over unet parameters"] < 0.6),
+        ("the dilated network needs more activation memory than the U-Net",
+         lambda o: o["dilated over unet activation memory"] > 1.2),
+        ("the U-Net and the dilated network are within a hundredth on Dice",
+         lambda o: abs(o["unet minus dilated Dice"]) < 0.01),
+        ("the U-Net traces the outline better (boundary F1)",
+         lambda o: o["unet minus dilated boundary F1"] > 0.005),
+        ("the dilated network's background is hazier than the U-Net's",
+         lambda o: o["dilated over unet haze"] > 3),
+        ("the ASPP network and the dilated stack end up close on Dice",
+         lambda o: abs(o["aspp minus dilated Dice"]) < 0.015),
+    ],
     # ---- 06-multiclass-facades ----
-    "06-multiclass-facades": [],
+    "06-multiclass-facades": [
+        ("square-root weights raise the rare classes' recall",
+         lambda o: o["sqrt rare recall gain"] > 0.03),
+        ("inverse-frequency weights raise the rare classes' recall more",
+         lambda o: o["inverse rare recall gain"] > max(0.1, o["sqrt rare recall gain"])),
+        ("the rare classes' IoU gains less than their recall (square-root weights)",
+         lambda o: o["sqrt rare recall gain minus iou gain"] > 0.02),
+        ("the rare classes' IoU gains less than their recall (inverse frequency)",
+         lambda o: o["inverse rare recall gain minus iou gain"] > 0.1),
+        ("the wall's IoU falls as the weights get stronger",
+         lambda o: o["facade iou unweighted minus sqrt"] > 0.02
+         and o["facade iou sqrt minus inverse"] > 0.05),
+        ("pixel accuracy falls with weights, most with inverse frequency",
+         lambda o: o["sqrt pixel accuracy minus unweighted"] < 0
+         and o["inverse pixel accuracy minus unweighted"] < -0.03),
+        ("most thin classes are mostly mistaken for the wall",
+         lambda o: o["thin classes mistaken for facade"] >= 3),
+        ("blinds are mostly mistaken for windows", lambda o: o["blind mistaken for window"]),
+        ("square-root weights find more of most thin classes",
+         lambda o: o["thin classes with higher recall under sqrt weights"] >= 3),
+        ("with weights the wall leaks more into the thin classes",
+         lambda o: o["wall leak to thin classes sqrt minus unweighted"] > 0.02),
+    ],
     # ---- 07-evaluation-thresholds ----
-    "07-evaluation-thresholds": [],
+    "07-evaluation-thresholds": [
+        ("predicting nothing scores above 99 % accuracy on the smallest objects",
+         lambda o: o["empty predictor accuracy, smallest objects"] > 0.99),
+        ("masks A, B and C agree in Dice to within a hundredth",
+         lambda o: o["equal-Dice masks: Dice spread"] < 0.01),
+        ("the speckled mask C falls apart into hundreds of components",
+         lambda o: o["equal-Dice masks: speckle components"] > 100),
+        ("HD95 tells the speckled mask from the dilated one",
+         lambda o: o["equal-Dice masks: speckle HD95 minus dilated HD95"] > 10),
+        ("the plain BCE model's best threshold lies near 0.5",
+         lambda o: abs(o["BCE model: best threshold"] - 0.5) <= 0.15),
+        ("tuning the plain BCE model's threshold gains little",
+         lambda o: o["BCE model: validation gain of tuning"] < 0.005),
+        ("the foreground-weighted model's best threshold lies well above 0.5",
+         lambda o: o["weighted model: best threshold"] > 0.6),
+        ("the tuned threshold does not lower the weighted model's test Dice",
+         lambda o: o["weighted model: test gain of tuning"] >= 0),
+        ("the U-Net beats Otsu's threshold by a wide margin",
+         lambda o: o["U-Net minus Otsu test Dice"] > 0.3),
+        ("the U-Net beats Otsu even with the oracle's better side per image",
+         lambda o: o["U-Net minus Otsu oracle test Dice"] > 0.3),
+    ],
     # ---- 08-further-thoughts ----
-    "08-further-thoughts": [],
+    "08-further-thoughts": [
+        ("the augmented model ends with the higher training loss",
+         lambda o: o["augmentation: final train loss ratio"] > 1.5),
+        ("mid-training, the augmented run is behind on validation Dice",
+         lambda o: o["augmentation: mid-training val Dice gap"] < -0.005),
+        ("the augmentation's test gain is a few thousandths, of either sign",
+         lambda o: abs(o["augmentation: test Dice gain"]) < 0.01),
+        ("from random weights in quick mode, neither VGG16 run reaches the small U-Net",
+         lambda o: o["VGG16 weights pretrained"]
+         or o["small U-Net minus best VGG16 test Dice"] > 0.02),
+        ("connected components see one object in the touching cells and discs",
+         lambda o: o["component count, two predicted cells"] == 1
+         and o["component count, six touching discs"] == 1),
+        ("the watershed splits the two predicted cells and the six discs",
+         lambda o: o["watershed count, two predicted cells"] == 2
+         and o["watershed count, six touching discs"] == 6),
+    ],
 }
 
 CASES = [(lesson, claim, check) for lesson, rows in EXPECTATIONS.items()

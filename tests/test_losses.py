@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from course_utils import losses
+from course_utils import losses, metrics
 
 LOG2 = math.log(2)
 FORMS = [losses.bce_textbook, losses.bce_simplified, losses.stable_bce_with_logits]
@@ -275,3 +275,41 @@ def test_sparsity_loss(logits, expected):
 def test_regularisers_reject_a_single_map(module):
     with pytest.raises(ValueError, match=r"expected logits \(N, C, H, W\), got \(4, 4\)"):
         module(torch.zeros(4, 4))
+
+
+# --- Jaccard (soft IoU) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_jaccard_loss_is_one_minus_iou_for_hard_masks(squared):
+    g = torch.Generator().manual_seed(0)
+    pred = torch.rand(4, 1, 6, 6, generator=g) > 0.5
+    target = (torch.rand(4, 1, 6, 6, generator=g) > 0.5).float()
+    loss = losses.JaccardLoss(squared=squared, eps=0.0)(certain(pred.float()), target)
+    assert loss.item() == pytest.approx(1 - metrics.iou_score(pred, target.bool()), abs=1e-6)
+
+
+@pytest.mark.parametrize(("squared", "eps", "expected"), [
+    (False, 0.0, 1 - 2 / 10),  # probabilities 0.5 on a 4-of-16 target: 2 / (4 + 8 - 2)
+    (True, 0.0, 1 - 2 / 6),  # 2 / (4 + 16 * 0.25 - 2)
+    (False, 1.0, 1 - 2 / 11),
+])
+def test_jaccard_loss_on_soft_probabilities(squared, eps, expected):
+    loss = losses.JaccardLoss(squared=squared, eps=eps)(torch.zeros_like(QUARTER), QUARTER)
+    assert loss.item() == pytest.approx(expected)
+
+
+def test_jaccard_loss_averages_per_image_losses():
+    logits = torch.cat([certain(torch.ones(1, 1, 2, 2)), certain(torch.zeros(1, 1, 2, 2))])
+    target = torch.cat([torch.ones(1, 1, 2, 2), torch.tensor([[[[1.0, 0], [0, 0]]]])])
+    assert losses.JaccardLoss()(logits, target).item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: losses.JaccardLoss(eps=-1.0), "eps must be >= 0"),
+    (lambda: losses.JaccardLoss()(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 3)),
+     "shapes differ"),
+    (lambda: losses.JaccardLoss()(torch.zeros(4, 4), torch.zeros(4, 4)), "expected logits"),
+])
+def test_jaccard_loss_rejects_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -65,6 +65,43 @@ def test_binary_metrics_mean_over_images():
     assert metrics.accuracy(pred, target) == pytest.approx(0.75)
 
 
+# (case, pred, target, precision): TP / (TP + FP), 1.0 for an empty prediction
+PRECISION_CASES = [
+    ("2x2 one of each", A_PRED, A_TRUE, 1 / 2),
+    ("3x3", B_PRED, B_TRUE, 3 / 4),
+    ("both empty", ZEROS, ZEROS, 1.0),
+    ("nothing predicted, something true", ZEROS, ONES, 1.0),
+    ("all wrong, no foreground", ONES, ZEROS, 0.0),
+]
+
+
+@pytest.mark.parametrize(("case", "pred", "target", "expected"), PRECISION_CASES,
+                         ids=[c[0] for c in PRECISION_CASES])
+def test_precision_hand_computed(case, pred, target, expected):
+    assert metrics.precision(_mask(pred), _mask(target)) == pytest.approx(expected)
+
+
+def test_precision_is_sensitivity_with_pred_and_target_swapped():
+    p = torch.cat([_mask(B_PRED), _mask([[0, 0, 0], [0, 1, 1], [1, 1, 1]])])
+    t = torch.cat([_mask(B_TRUE), _mask([[0, 0, 0], [0, 0, 1], [0, 1, 1]])])
+    assert metrics.precision(p, t) == pytest.approx(metrics.sensitivity(t, p))
+    assert metrics.precision(p, t) != pytest.approx(metrics.sensitivity(p, t))
+
+
+@pytest.mark.parametrize(("case", "pred", "target"), [c[:3] for c in BINARY_CASES],
+                         ids=[c[0] for c in BINARY_CASES])
+def test_dice_is_f1_of_precision_and_sensitivity(case, pred, target):
+    p, t = _mask(pred), _mask(target)
+    prec, rec = metrics.precision(p, t), metrics.sensitivity(p, t)
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    assert f1 == pytest.approx(metrics.dice_score(p, t))
+
+
+def test_precision_bad_input():
+    with pytest.raises(ValueError, match="pred must be a hard mask"):
+        metrics.precision(torch.full((1, 1, 2, 2), 0.7), torch.zeros(1, 1, 2, 2))
+
+
 @pytest.mark.parametrize("fn", FUNCTIONS)
 @pytest.mark.parametrize(
     ("pred", "target", "message"),

@@ -2,11 +2,12 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.models import DilatedNet, conv_block
+from course_utils.models import ASPP, DilatedNet, conv_block
 from course_utils.receptive_field import (
     gradient_support,
     measured_receptive_field,
     receptive_field,
+    split_gradient_support,
 )
 
 
@@ -108,3 +109,35 @@ def test_a_model_that_sees_nothing_measures_zero():
 def test_measurement_bad_input(model, input_size, kwargs, message):
     with pytest.raises(ValueError, match=message):
         measured_receptive_field(model, input_size, in_channels=1, **kwargs)
+
+
+def _taps(size, dilations):
+    expected = torch.zeros(size, size, dtype=torch.bool)
+    c = size // 2
+    for d in dilations:
+        expected[c - d:c + d + 1:d, c - d:c + d + 1:d] = True
+    return expected
+
+
+@pytest.mark.parametrize("dilations", [(1,), (1, 2, 5), (3, 4)])
+def test_split_support_of_aspp_is_the_taps_plus_a_global_part(dilations):
+    torch.manual_seed(0)
+    model = ASPP(2, 3, dilations)
+    support, everywhere = split_gradient_support(model, 25, in_channels=2)
+    assert torch.equal(support, _taps(25, dilations))
+    assert everywhere
+    # the whole input reaches the centre, so the plain support is everything
+    assert gradient_support(model, 25, in_channels=2).all()
+
+
+def test_split_support_of_a_convolution_has_no_global_part():
+    support, everywhere = split_gradient_support(_conv((3, 3), dilation=2), 11, in_channels=1)
+    assert torch.equal(support, _taps(11, (2,)))
+    assert not everywhere
+
+
+def test_split_support_of_a_model_that_sees_nothing():
+    model = nn.Conv2d(1, 1, 3, padding=1)
+    nn.init.zeros_(model.weight)
+    support, everywhere = split_gradient_support(model, 9, in_channels=1)
+    assert not support.any() and not everywhere

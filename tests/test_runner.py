@@ -3,6 +3,7 @@
 import json
 import os
 import re
+from contextlib import contextmanager
 
 import nbformat
 import pytest
@@ -27,7 +28,7 @@ def ran(monkeypatch):
     """Replace the execution of one lesson by a record of which lessons would run."""
     calls = []
 
-    def fake_run_one(path, quick, out_dir, timeout):
+    def fake_run_one(path, quick, out_dir, timeout, overrides=None):
         calls.append((path.name, quick, out_dir, timeout))
         return {"lesson": path.stem}
 
@@ -75,13 +76,21 @@ class _FakeClient:
     error = None
     seen = {}
 
-    def __init__(self, nb, timeout, kernel_name, resources):
+    def __init__(self, nb, timeout, kernel_name, extra_arguments, resources):
         self.nb = nb
         _FakeClient.seen = {"timeout": timeout, "kernel": kernel_name,
+                            "kernel arguments": extra_arguments,
                             "cwd": resources["metadata"]["path"]}
 
-    def execute(self):
+    @contextmanager
+    def setup_kernel(self):
+        _FakeClient.seen["kernel up"] = True
+        yield
+        _FakeClient.seen["kernel up"] = False
+
+    def execute(self, cleanup_kc=True):
         _FakeClient.seen["quick"] = os.environ["COURSE_QUICK"]
+        _FakeClient.seen["cleanup"] = cleanup_kc
         with open(os.environ["COURSE_RESULTS_FILE"], "w") as f:
             json.dump(self.results, f)
         self.nb.cells.append(nbformat.v4.new_markdown_cell("executed"))
@@ -92,6 +101,9 @@ class _FakeClient:
 @pytest.mark.parametrize("quick", [True, False])
 def test_run_one_collects_results(notebooks, tmp_path, monkeypatch, quick):
     monkeypatch.setattr(runner, "NotebookClient", _FakeClient)
+    monkeypatch.setattr(runner, "kernel_memory",
+                        lambda client: {"peak_rss": 1200 * 2**20, "peak_gpu": None}
+                        if _FakeClient.seen["kernel up"] else {})
     monkeypatch.setenv("COURSE_QUICK", "maybe")
     monkeypatch.delenv("COURSE_RESULTS_FILE", raising=False)
     path = notebooks / "solutions" / "01-first.ipynb"
@@ -99,9 +111,12 @@ def test_run_one_collects_results(notebooks, tmp_path, monkeypatch, quick):
     assert row["lesson"] == "01-first" and row["status"] == "ok"
     assert row["data"] == "synthetic" and row["headline"] == "test Dice 0.81, epochs 3"
     assert row["seconds"] >= 0
+    assert row["memory"] == "RSS 1,200 MiB"
     assert _FakeClient.seen == {"timeout": 9, "kernel": "python3",
+                                "kernel arguments": ["--IPKernelApp.log_level=ERROR"],
                                 "cwd": str(notebooks / "solutions"),
-                                "quick": "1" if quick else "0"}
+                                "quick": "1" if quick else "0", "cleanup": False,
+                                "kernel up": False}
     assert os.environ["COURSE_QUICK"] == "maybe" and "COURSE_RESULTS_FILE" not in os.environ
     executed = nbformat.read(tmp_path / "01-first.ipynb", as_version=4)
     assert executed.cells[-1].source == "executed"
@@ -115,25 +130,27 @@ def test_run_one_reports_failure_and_missing_results(notebooks, tmp_path, monkey
                                    "ZeroDivisionError", "division by zero")
 
     monkeypatch.setattr(runner, "NotebookClient", Failing)
+    monkeypatch.setattr(runner, "kernel_memory", lambda client: {"peak_rss": 3 * 2**30})
     row = runner._run_one(notebooks / "solutions" / "00-setup.ipynb", True, tmp_path, 9)
     assert row["status"] == "FAILED: ZeroDivisionError: division by zero"
+    assert row["memory"] == "RSS 3,072 MiB"  # measured after the failing cell too
     assert row["data"] == "-" and row["headline"] == "-"
     assert (tmp_path / "00-setup.ipynb").is_file()
 
 
 def test_print_summary(capsys):
     rows = [
-        {"lesson": "00-setup", "status": "ok", "seconds": 12.34, "data": "synthetic",
-         "headline": "cells 120/31/500"},
-        {"lesson": "01-first-network", "status": "FAILED: boom", "seconds": 3.0, "data": "-",
-         "headline": "-"},
+        {"lesson": "00-setup", "status": "ok", "seconds": 12.34, "memory": "RSS 1,175 MiB",
+         "data": "synthetic", "headline": "cells 120/31/500"},
+        {"lesson": "01-first-network", "status": "FAILED: boom", "seconds": 3.0, "memory": "-",
+         "data": "-", "headline": "-"},
     ]
     runner.print_summary(rows)
     assert capsys.readouterr().out == (
-        "lesson            status        seconds  data       headline\n"
-        "----------------  ------------  -------  ---------  ----------------\n"
-        "00-setup          ok            12.3     synthetic  cells 120/31/500\n"
-        "01-first-network  FAILED: boom  3.0      -          -\n"
+        "lesson            status        seconds  peak memory    data       headline\n"
+        "----------------  ------------  -------  -------------  ---------  ----------------\n"
+        "00-setup          ok            12.3     RSS 1,175 MiB  synthetic  cells 120/31/500\n"
+        "01-first-network  FAILED: boom  3.0      -              -          -\n"
         "total 15.3 s, 1/2 ok\n"
     )
 
@@ -141,7 +158,52 @@ def test_print_summary(capsys):
 def test_print_summary_no_rows(capsys):
     runner.print_summary([])
     assert capsys.readouterr().out == (
-        "lesson  status  seconds  data  headline\n"
-        "------  ------  -------  ----  --------\n"
+        "lesson  status  seconds  peak memory  data  headline\n"
+        "------  ------  -------  -----------  ----  --------\n"
         "total 0.0 s, 0/0 ok\n"
     )
+
+
+@pytest.mark.parametrize(("memory", "text"), [
+    ({"peak_rss": 1175 * 2**20, "peak_gpu": None}, "RSS 1,175 MiB"),
+    ({"peak_rss": 1175 * 2**20, "peak_gpu": 3 * 2**30}, "RSS 1,175 MiB, GPU 3,072 MiB"),
+    ({"peak_rss": None}, "-"),
+    ({}, "-"),
+])
+def test_describe_memory(memory, text):
+    assert runner.describe_memory(memory) == text
+
+
+class _FakeKernelClient:
+    def __init__(self, reply):
+        self.reply, self.asked = reply, None
+
+    async def execute_interactive(self, code, user_expressions, **kwargs):
+        self.asked = user_expressions
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return {"content": {"user_expressions": {"memory": self.reply}}}
+
+
+@pytest.mark.parametrize(("reply", "memory"), [
+    ({"status": "ok", "data": {"text/plain": "{'peak_rss': 5, 'peak_gpu': None}"}},
+     {"peak_rss": 5, "peak_gpu": None}),
+    ({"status": "error", "ename": "ModuleNotFoundError"}, {}),
+    (TimeoutError("kernel died"), {}),
+], ids=["ok", "kernel without course_utils", "dead kernel"])
+def test_kernel_memory_asks_the_kernel(reply, memory):
+    client = type("Client", (), {"kc": _FakeKernelClient(reply)})()
+    assert runner.kernel_memory(client) == memory
+    assert client.kc.asked == {"memory": runner._MEMORY_EXPRESSION}
+
+
+def test_run_one_measures_the_kernel_not_the_runner(tmp_path):
+    """A real kernel that holds 400 MiB more than the runner ever did reports it."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import numpy as np\nblock = np.ones(400 * 2**20, dtype=np.uint8)")])
+    path = tmp_path / "00-memory.ipynb"
+    nbformat.write(nb, path)
+    row = runner._run_one(path, True, tmp_path, timeout=120)
+    assert row["status"] == "ok"
+    rss = float(re.fullmatch(r"RSS ([\d,]+) MiB", row["memory"])[1].replace(",", ""))
+    assert rss > 400

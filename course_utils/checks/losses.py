@@ -1,5 +1,5 @@
-"""Checks for the losses: the BCE forms (lesson 01), Dice, Focal, total variation and the
-centred and sparsity regularisers (lesson 02).
+"""Checks for the losses: the BCE forms (lesson 01), Dice, Jaccard, Focal, total variation
+and the centred and sparsity regularisers (lesson 02).
 
 Every failure names the input that broke (logit, target, batch), what came back (a value,
 nan or inf, or a wrong gradient) and what was expected, and where a common slip explains
@@ -22,6 +22,7 @@ __all__ = [
     "check_centered_loss",
     "check_dice_loss",
     "check_focal_loss",
+    "check_jaccard_loss",
     "check_sparsity_loss",
     "check_total_variation_loss",
 ]
@@ -221,6 +222,65 @@ def check_dice_loss(loss_cls) -> None:
     want = torch.autograd.grad(losses.DiceLoss()(logits, target), logits)[0]
     expect_close(case, _grad(case, out, x_in), want)
     passed("DiceLoss", len(cases) + 1)
+
+
+def _jaccard_hint(got: float, slips: dict[str, float]) -> str:
+    for hint, value in slips.items():
+        if math.isclose(got, value, rel_tol=1e-4, abs_tol=1e-6):
+            return hint
+    return ""
+
+
+def check_jaccard_loss(loss_cls) -> None:
+    """Check a ``JaccardLoss(squared=False, eps=1e-6)`` module: the lecture's soft Jaccard
+    loss per image (sums over the pixels), mean over the batch, and its squared variant."""
+    what = "JaccardLoss should take squared=False and eps=1e-6 as keyword arguments."
+    plain = _make(loss_cls, what)
+    squared = _make(loss_cls, what, squared=True)
+    half = torch.zeros_like(QUARTER)  # probabilities 0.5: intersection 2, sizes 4 and 8
+    big, small = torch.ones(1, 1, 2, 2), _mask([[1, 0], [0, 0]])
+    no_sigmoid = "You used the logits as probabilities: apply torch.sigmoid first."
+    not_one_minus = "That is the soft Jaccard index itself; the loss is 1 minus it."
+    cases = [
+        ("a perfect prediction (probabilities exactly 0 and 1)", plain, _certain(QUARTER),
+         QUARTER, 0.0, {}),
+        ("a prediction of all background, target a quarter of the image", plain,
+         _certain(torch.zeros_like(QUARTER)), QUARTER, 1.0, {not_one_minus: 0.0}),
+        ("probabilities 0.5 everywhere (logits 0), target a quarter of the image", plain, half,
+         QUARTER, 1 - 2 / 10, {
+             "The union is sum(y) + sum(p) minus the intersection sum(p * y); without the "
+             "minus you get half the Dice.": 1 - 2 / 12,
+             not_one_minus: 2 / 10, no_sigmoid: 1.0}),
+        ("a batch of two: a 4-pixel cell found exactly, a 1-pixel cell missed", plain,
+         torch.cat([_certain(big), _certain(torch.zeros_like(small))]),
+         torch.cat([big, small]), 0.5, {
+             "Compute the loss per image (sums over dims 1, 2, 3), then average the images' "
+             "losses; 0.2 means the sums ran over the whole batch at once.": 0.2}),
+        ("squared=True, probabilities 0.5, target a quarter of the image", squared, half,
+         QUARTER, 1 - 2 / 6, {
+             "With squared=True the sizes in the denominator are sum(y**2) + sum(p**2); you "
+             "returned the plain loss.": 1 - 2 / 10,
+             "Square only the two sizes in the denominator, not the intersection.":
+             1 - 1 / 7}),
+        ("eps=1, probabilities 0.5, target a quarter of the image",
+         _make(loss_cls, what, eps=1.0), half, QUARTER, 1 - 2 / 11, {
+             "eps must come from self.eps, not a hard-coded value.": 1 - 2 / 10,
+             "Use sums over each image's pixels, as in the lecture's formula, not means: "
+             "with means, eps weighs 16 times more here.": 1 - 0.125 / 1.625,
+             "eps goes into the denominator only.": 1 - 3 / 11}),
+    ]
+    for case, module, logits, target, want, slips in cases:
+        out, _ = _loss_value(case, module, logits, target)
+        _scalar(case, out, want, hint=_jaccard_hint(out.item(), slips))
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(3, 1, 5, 5, generator=g).requires_grad_()
+    target = (torch.rand(3, 1, 5, 5, generator=g) > 0.6).float()
+    for flag in (False, True):
+        case = f"gradient on a random batch (3, 1, 5, 5), squared={flag}"
+        out, (x_in, _) = _loss_value(case, squared if flag else plain, logits, target)
+        want = torch.autograd.grad(losses.JaccardLoss(squared=flag)(logits, target), logits)[0]
+        expect_close(case, _grad(case, out, x_in), want)
+    passed("JaccardLoss", len(cases) + 2)
 
 
 def check_focal_loss(loss_cls) -> None:

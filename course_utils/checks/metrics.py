@@ -17,19 +17,23 @@ from course_utils import metrics, topology
 from course_utils.checks import CheckFailed, expect_close, passed
 
 __all__ = [
-    "check_binary_metric",
+    "check_binary_metrics",
     "check_count_components",
     "check_count_holes",
     "check_hausdorff",
     "check_per_class_iou",
 ]
 
-_REFERENCE = {
-    "dice": metrics.dice_score,
-    "iou": metrics.iou_score,
-    "accuracy": metrics.accuracy,
-    "sensitivity": metrics.sensitivity,
-    "specificity": metrics.specificity,
+BINARY_KEYS = ("dice", "iou", "accuracy", "sensitivity", "specificity", "precision")
+
+# what each metric measures, in words, for the messages (never the formula)
+_MEANING = {
+    "dice": "twice the overlap over the sum of the two mask sizes",
+    "iou": "the overlap over the union of the two masks",
+    "accuracy": "the share of all pixels labelled right",
+    "sensitivity": "the share of the TRUE foreground that the prediction finds",
+    "specificity": "the share of the TRUE background that the prediction leaves alone",
+    "precision": "the share of the PREDICTED foreground that is truly foreground",
 }
 
 
@@ -37,18 +41,37 @@ def _mask(rows) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float32)
 
 
+def _reference(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    return metrics.binary_metrics(pred, target) | {"precision": metrics.precision(pred, target)}
+
+
+def _pooled(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """The reference computed as if the batch were one big image (the pooled slip)."""
+    return _reference(pred.reshape(1, 1, -1), target.reshape(1, 1, -1))
+
+
 def _binary_cases():
-    half = _mask([[1, 1, 0, 0], [1, 1, 0, 0]])
+    """(case, pred, target), each a batch of masks; floats unless the case says otherwise."""
+    # one 3x3 image with TP 3, FP 1, FN 2, TN 3: precision and sensitivity differ
+    odd_pred = _mask([[[1, 1, 0], [1, 1, 0], [0, 0, 0]]])
+    odd_true = _mask([[[1, 1, 1], [1, 0, 0], [1, 0, 0]]])
+    # two images of very different object sizes: pooled counts differ from the mean
+    pair_pred = _mask([[[1, 1, 1, 1], [1, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]],
+                       [[0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]]])
+    pair_true = _mask([[[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]],
+                       [[0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]])
     return [
-        ("partial overlap (TP=1, FP=1, FN=1, TN=1)", _mask([[1, 1], [0, 0]]),
-         _mask([[1, 0], [1, 0]])),
-        ("perfect prediction", half, half.clone()),
-        ("disjoint masks", half, 1 - half),
-        ("both masks empty", torch.zeros(2, 4), torch.zeros(2, 4)),
-        ("empty prediction, non-empty target", torch.zeros(2, 4), half),
-        ("everything predicted, one true pixel", torch.ones(2, 4),
-         _mask([[0, 0, 0, 0], [0, 1, 0, 0]])),
-        ("a full target predicted in part", half, torch.ones(2, 4)),
+        ("one 2x2 image with one pixel of each kind (TP, FP, FN, TN)",
+         _mask([[[1, 1], [0, 0]]]), _mask([[[1, 0], [1, 0]]])),
+        ("one 3x3 image, TP 3, FP 1, FN 2, TN 3", odd_pred, odd_true),
+        ("both masks empty", torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)),
+        ("empty prediction, non-empty target", torch.zeros(1, 2, 2), _mask([[[1, 0], [1, 0]]])),
+        ("everything predicted, everything true", torch.ones(1, 2, 3), torch.ones(1, 2, 3)),
+        ("two images, a large and a small object (mean over images)", pair_pred, pair_true),
+        ("the same two images as (N, 1, H, W)", pair_pred[:, None], pair_true[:, None]),
+        ("the same two images as bool masks", pair_pred.bool(), pair_true.bool()),
+        ("the same two images as uint8 masks", pair_pred.to(torch.uint8),
+         pair_true.to(torch.uint8)),
     ]
 
 
@@ -63,24 +86,68 @@ def _number(case: str, got) -> float:
     return float(got)
 
 
-def check_binary_metric(name: str, fn) -> None:
-    """Check ``fn(pred, target) -> float`` for one pair of hard masks ``(H, W)``.
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
 
-    Args:
-        name: which metric ``fn`` computes: "dice", "iou", "accuracy", "sensitivity" or
-            "specificity". A denominator of zero scores 1.0 (see ``course_utils.metrics``).
+
+def check_binary_metrics(fn) -> None:
+    """Check ``fn(pred, target) -> dict`` of the six binary metrics of a batch of hard masks.
+
+    ``pred`` and ``target`` are ``(N, H, W)`` or ``(N, 1, H, W)`` masks of 0/1 (float, bool
+    or uint8). ``fn`` must return ``{"dice", "iou", "accuracy", "sensitivity",
+    "specificity", "precision"}``, each the mean over images of the per-image score, with
+    1.0 for a zero denominator (``course_utils.metrics``' empty-mask policy). The messages
+    name the usual slips: counts pooled over the batch, prediction and target swapped, nan
+    or 0 for an empty mask, a dtype the counting does not survive.
     """
-    if name not in _REFERENCE:
-        raise ValueError(f"name must be one of {sorted(_REFERENCE)}, got {name!r}")
     cases = _binary_cases()
     for case, pred, target in cases:
-        expected = _REFERENCE[name](pred[None], target[None])
-        got = _number(case, fn(pred.clone(), target.clone()))
-        if math.isnan(got):
-            raise CheckFailed(f"{name}, {case}: got nan, expected {expected:.6g}; a zero "
-                              f"denominator means nothing can be wrong: return 1.0")
-        expect_close(f"{name}, {case}", got, expected)
-    passed(name, len(cases))
+        try:
+            got = fn(pred.clone(), target.clone())
+        except Exception as exc:  # the student's code: say which input broke it
+            hint = ""
+            if pred.dtype != torch.float32:
+                hint = (f" It ran on float masks, so the {pred.dtype} masks broke it: convert "
+                        f"both masks with .bool() first; then & | ~ work and sums count pixels.")
+            raise CheckFailed(f"{case}: your function raised {type(exc).__name__}: "
+                              f"{str(exc).rstrip('.')}.{hint}") from exc
+        if not isinstance(got, dict):
+            raise CheckFailed(f"{case}: return a dict with the keys {list(BINARY_KEYS)}, "
+                              f"got {type(got).__name__}")
+        missing = [k for k in BINARY_KEYS if k not in got]
+        if missing:
+            raise CheckFailed(f"{case}: the dict lacks {missing}; return all of "
+                              f"{list(BINARY_KEYS)}")
+        expected = _reference(pred, target)
+        pooled, swapped = _pooled(pred, target), _reference(target, pred)
+        for key in BINARY_KEYS:
+            value = _number(f"{key}, {case}", got[key])
+            want = expected[key]
+            if _close(value, want):
+                continue
+            label = f"{key}, {case}: expected {want:.6g}, got {value:.6g}"
+            if math.isnan(value):
+                raise CheckFailed(f"{label}. A zero denominator means nothing can be wrong "
+                                  f"in the respect {key} measures: the course scores it 1.0")
+            if want == 1.0 and value == 0.0:
+                raise CheckFailed(f"{label}. Here {key}'s denominator is zero; the course's "
+                                  f"policy scores that 1.0, since nothing can be wrong in "
+                                  f"that respect")
+            if len(pred) > 1 and _close(value, pooled[key]):
+                raise CheckFailed(f"{label}, which is the score of all pixels pooled as one "
+                                  f"image. Count the four kinds of pixel per image (sum over "
+                                  f"the pixel dims, not the image dim), take each image's "
+                                  f"ratio, then the mean over images")
+            if _close(value, swapped[key]):
+                raise CheckFailed(f"{label}, which is what pred and target swapped give (or FP "
+                                  f"and FN swapped). {key} is {_MEANING[key]}")
+            if pred.dtype != torch.float32:
+                raise CheckFailed(f"{label}. The same masks as floats passed, so the "
+                                  f"{pred.dtype} dtype breaks your counting (~ on uint8 flips "
+                                  f"all eight bits: ~1 is 254). Convert both masks with "
+                                  f".bool() first")
+            raise CheckFailed(f"{label}; {key} is {_MEANING[key]}")
+    passed("binary_metrics", len(cases))
 
 
 def check_per_class_iou(fn) -> None:

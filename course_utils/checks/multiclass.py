@@ -1,5 +1,5 @@
 """Checks for multi-class segmentation: class counts, class weights, pixel-wise
-cross-entropy with an ignore index, and the model/loss set-up for the facades."""
+cross-entropy with an ignore index, one-hot targets, and the model/loss set-up."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ __all__ = [
     "check_class_weights",
     "check_cross_entropy",
     "check_multiclass_setup",
+    "check_one_hot",
 ]
 
 
@@ -83,6 +84,85 @@ def check_cross_entropy(fn) -> None:
                               f"{type(got).__name__} {getattr(got, 'shape', '')}")
         expect_close(case, got.reshape(()), expected)
     passed("cross_entropy", len(cases))
+
+
+def _one_hot(target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    keep = target != ignore_index
+    safe = torch.where(keep, target, torch.zeros_like(target))
+    return F.one_hot(safe, num_classes).permute(0, 3, 1, 2).float() * keep.unsqueeze(1)
+
+
+def _call(case: str, fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except (RuntimeError, IndexError) as exc:
+        hint = ""
+        if "Class values must be" in str(exc) or "out of bounds" in str(exc):
+            hint = (" 255 is not a class: give the ignored pixels any valid index first, "
+                    "then set their vectors to zero")
+        raise CheckFailed(f"{case}: your function raised {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0].rstrip('.')}.{hint}") from exc
+
+
+def check_one_hot(fn) -> None:
+    """Check ``fn(target, num_classes, ignore_index=255) -> (N, num_classes, H, W)`` floats:
+    a 1 in the channel of each labelled pixel's class, zeros everywhere else, and all zeros
+    at ignored pixels (they belong to no class). The input must be left unchanged."""
+    g = torch.Generator().manual_seed(0)
+    padded = torch.randint(0, 5, (2, 3, 4), generator=g)
+    padded[:, :, -1] = 255
+    cases = [
+        ("one image, every class present", torch.tensor([[[0, 1, 2, 0], [2, 1, 0, 1]]]), 3),
+        ("a class missing from the batch", torch.tensor([[[0, 0], [2, 2]]]), 4),
+        ("padding (255) in the corner", torch.tensor([[[1, 0], [1, 255]]]), 2),
+        ("a batch of two with a padded column", padded, 5),
+    ]
+    for case, target, num_classes in cases:
+        before = target.clone()
+        got = _call(case, fn, target, num_classes, ignore_index=255)
+        if not torch.equal(target, before):
+            raise CheckFailed(f"{case}: your function changed its input target (the padding "
+                              f"255 was overwritten). Work on a copy, e.g. torch.where(...), so "
+                              f"the dataset's labels keep their padding.")
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"{case}: return a tensor, got {type(got).__name__}")
+        n, h, w = target.shape
+        expected = _one_hot(target, num_classes, 255)
+        if tuple(got.shape) == (n, h, w, num_classes) != tuple(expected.shape):
+            raise CheckFailed(f"{case}: got shape {tuple(got.shape)}, classes on the last "
+                              f"axis (F.one_hot puts them there); PyTorch wants them on dim 1: "
+                              f"({n}, {num_classes}, {h}, {w}). Move them with .permute.")
+        if got.dim() == 4 and got.shape[0] == n and got.shape[2:] == (h, w) \
+                and got.shape[1] != num_classes:
+            raise CheckFailed(f"{case}: expected {num_classes} channels, got {got.shape[1]}. "
+                              f"Pass num_classes, so that a class absent from this batch still "
+                              f"gets its (all-zero) channel.")
+        if tuple(got.shape) != tuple(expected.shape):
+            raise CheckFailed(f"{case}: expected shape {tuple(expected.shape)} (N, C, H, W), "
+                              f"got {tuple(got.shape)}")
+        if not got.is_floating_point():
+            raise CheckFailed(f"{case}: got dtype {got.dtype}; cross-entropy reads a one-hot "
+                              f"target as class probabilities, which must be floats (.float())")
+        got = got.detach().double()
+        ignored = (target == 255).unsqueeze(1).expand_as(got)
+        if not torch.equal(got[~ignored], expected.double()[~ignored]):
+            raise CheckFailed(f"{case}: at a labelled pixel of class k, channel k must hold 1 "
+                              f"and every other channel 0; yours differs at "
+                              f"{int((got[~ignored] != expected.double()[~ignored]).sum())} "
+                              f"entries")
+        if got[ignored].abs().sum() > 0:
+            vector = got.permute(0, 2, 3, 1)[target == 255][0]
+            if vector.max() == 1 and vector.sum() == 1:
+                what = f"got a 1 in channel {int(vector.argmax())}, a real class"
+            elif torch.allclose(vector, torch.full_like(vector, 1 / num_classes)):
+                what = ("got 1/C in every channel; a uniform vector still adds -mean(log p) "
+                        "to the loss")
+            else:
+                what = f"got {[round(v, 3) for v in vector.tolist()]}"
+            raise CheckFailed(f"{case}: an ignored pixel (255) {what}. Its vector must be all "
+                              f"zeros: it belongs to no class, so it adds nothing to the "
+                              f"cross-entropy sum.")
+    passed("one_hot", len(cases))
 
 
 def check_multiclass_setup(model: nn.Module, criterion, num_classes: int = 12,

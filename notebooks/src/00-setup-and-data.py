@@ -123,7 +123,8 @@ fractions = foreground_fraction(train.targets)
 grey = train.images.float().mean(dim=1, keepdim=True)  # mean of R, G, B
 inside = (grey * train.targets).sum() / train.targets.sum()
 outside = (grey * (1 - train.targets)).sum() / (1 - train.targets).sum()
-print(f"cell area: median {fractions.median():.0%}, range {fractions.min():.0%}-{fractions.max():.0%}")
+print(f"cell area: median {fractions.median():.0%}, range {fractions.min():.0%}-{fractions.max():.0%}; "
+      f"background pixels per cell pixel: {(1 - fractions).sum() / fractions.sum():.1f}")
 print(f"mean grey level inside the cells {inside:.1f}, outside {outside:.1f} (of 255)")
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
@@ -140,11 +141,12 @@ fig.tight_layout()
 
 # %% [markdown]
 # The two grey-level histograms lie almost on top of each other: cell and background are,
-# on average, equally bright. A single threshold on brightness therefore cannot separate them
-# (lesson 07 puts a number on this); a network has to learn the *shape* of the rim and the
-# *texture* inside, which is what convolutions are good at. Cells cover roughly a fifth to
-# two fifths of each crop, so background pixels outnumber cell pixels about three to one:
-# keep that imbalance in mind for the losses of lesson 02.
+# on average, equally bright (compare the two printed means). A single threshold on
+# brightness therefore cannot separate them well (lesson 07 measures how a single global
+# threshold does); a network has to learn the *shape* of the rim and the *texture* inside,
+# which is what convolutions are good at. The printed range says how much of each crop the
+# cell covers, and the ratio how many background pixels there are per cell pixel: keep that
+# imbalance in mind for the losses of lesson 02.
 
 # %% [markdown]
 # ## Facades: twelve classes
@@ -178,14 +180,18 @@ ax.bar([data.FACADE_CLASSES[i] for i in order], share[order].numpy(),
 ax.set_ylabel("share of labelled pixels")
 ax.tick_params(axis="x", rotation=45)
 fig.tight_layout()
-for i in order[:3].tolist() + order[-3:].tolist():
+frequent, rare = order[:3].tolist(), order[-3:].tolist()
+for i in frequent + rare:
     print(f"{data.FACADE_CLASSES[i]:10s} {share[i]:6.1%}")
+print(f"the 3 most frequent classes ({', '.join(data.FACADE_CLASSES[i] for i in frequent)}) "
+      f"hold {share[frequent].sum():.0%} of the labelled pixels; the 3 rarest "
+      f"({', '.join(data.FACADE_CLASSES[i] for i in rare)}) hold {share[rare].sum():.1%}")
 
 # %% [markdown]
-# A few classes (facade wall, windows) hold most of the pixels while others (deco, door,
-# pillar) hold a percent or two. A network that ignores the rare classes still labels most
-# pixels right, which is why lesson 06 reports the IoU of every class and their mean, not
-# the pixel accuracy, and tries class weights.
+# A few classes hold most of the pixels while the rarest hold a few percent or less each:
+# the last printed line names both groups. A network that ignores the rare classes still labels
+# most pixels right, which is why lesson 06 reports the IoU of every class and their mean,
+# not the pixel accuracy, and tries class weights.
 
 # %% [markdown]
 # ## Conclusion

@@ -15,7 +15,10 @@
 #   one, justifying each step;
 # - show with float32 numbers where each form returns inf or nan, in value and in gradient;
 # - answer the sheet's question: when is the simplified form still unstable, and how to fix it;
-# - train with your own loss, read the curves, and measure Dice and IoU on the test set;
+# - write the training loop (one epoch of optimiser steps) and an evaluation pass yourself,
+#   and know what `model.train()`, `model.eval()`, `zero_grad` and `torch.no_grad()` are for;
+# - train with your own loss and loop, read the curves, and measure Dice and IoU on the test
+#   set;
 # - save a checkpoint, reload it, and write predictions to disk that match the ones in memory.
 
 # %% [markdown]
@@ -38,6 +41,7 @@ SIZE = 64 if QUICK else 128  # images are resized to SIZE x SIZE
 WIDTH = 32 if QUICK else 64  # channels of every hidden layer
 DEPTH = 3 if QUICK else 4  # number of 2x down-sampling steps
 EPOCHS = 12 if QUICK else 40
+LOOP_EPOCHS = 6 if QUICK else 10  # short runs with the training loop you write
 BATCH_SIZE = 16
 LR = 1e-3
 OUT_DIR = Path("outputs") / "01-encoder-decoder"  # checkpoint and predicted masks
@@ -75,8 +79,8 @@ print(f"train {len(train_set)}, val {len(val_set)}, test {len(test_set)} images 
 # the sheet's version, but it makes short training runs like ours far more reliable.)
 
 # %%
-model = models.EncDec(in_channels=3, out_channels=1, width=WIDTH, depth=DEPTH)
-images, targets = next(iter(val_loader))
+model = models.EncDec(in_channels=3, out_channels=1, width=WIDTH, depth=DEPTH).to(DEVICE)
+images, targets = next(iter(val_loader))  # the loader already put them on DEVICE
 with torch.no_grad():
     logits = model.eval()(images[:4])
 print(f"input {tuple(images[:4].shape)} -> output {tuple(logits.shape)}; "
@@ -400,21 +404,33 @@ def overconfident_model() -> torch.nn.Module:
     return net
 
 
+overconfident = {}
 for name, form in {"simplified": bce_simplified, "stable": bce_stable}.items():
     try:
         history = training.fit(overconfident_model(), lambda lg, t, f=form: f(lg, t).mean(),
                                train_loader, epochs=3, lr=LR, device=DEVICE, progress=False)
+        overconfident[name] = history["train_loss"]
         losses_per_epoch = ", ".join(f"{loss:.1f}" for loss in history["train_loss"])
         print(f"{name:10s} trains: mean loss of epochs 1-3: {losses_per_epoch}")
     except training.NonFiniteLossError as err:
         print(f"{name:10s} stops: {err}")
 
+stable_losses = overconfident.get("stable", [])
+stable_falls = len(stable_losses) > 1 and all(
+    later < earlier for earlier, later in zip(stable_losses[:-1], stable_losses[1:], strict=True))
+simplified_stops = "simplified" not in overconfident
+print(f"In this run the simplified form {'stopped' if simplified_stops else 'trained'} and the "
+      f"stable form's loss {'fell' if stable_falls else 'did not fall'} in every epoch.")
+config.record_outcome("simplified form stops", simplified_stops)
+config.record_outcome("stable form's loss falls every epoch", stable_falls)
+
 # %% [markdown]
 # With the simplified form the very first step fails: the loss is inf, and the training loop
 # refuses to go on. The stable form starts from a large but finite loss (each cell pixel is
-# a confident mistake costing about 100) and keeps going with finite gradients; the loss
-# falls from epoch to epoch. Slowly, though: Adam moves each weight by roughly the learning
-# rate per step, so climbing back from a bias of -100 takes many epochs. Good initialisation
+# a confident mistake costing about 100) and keeps going with finite gradients, so the loss
+# can fall (the verdict line says whether it fell in every epoch of this run). Slowly,
+# though: Adam moves each weight by roughly the learning rate per step, so climbing back from
+# a bias of -100 takes many epochs. Good initialisation
 # matters too, but it cannot help a loss that returns inf.
 #
 # ### Question
@@ -436,29 +452,194 @@ for name, form in {"simplified": bce_simplified, "stable": bce_stable}.items():
 # ### END SOLUTION
 
 # %% [markdown]
-# ## Training with your loss
+# ## Training with your loss, in a loop you write
 #
-# Time to use it. The criterion averages your per-pixel stable BCE over the batch;
-# `training.fit` runs Adam for `EPOCHS` epochs and evaluates on the validation images after
-# each one.
+# Time to use it. The criterion averages your per-pixel stable BCE over the batch:
 
 # %%
 def criterion(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return bce_stable(logits, target).mean()
 
 
+# %% [markdown]
+# Training is a loop over the batches of the training set, repeated once per **epoch**.
+# For every batch the network predicts, the loss scores the prediction, backpropagation
+# computes the gradient of the loss with respect to every weight, and the optimiser moves
+# the weights a small step against it. Two details trip up almost everyone once:
+#
+# - **Gradients add up.** `loss.backward()` *adds* each new gradient to what is already stored
+#   in every weight's `.grad`. PyTorch does this on purpose (it lets you sum gradients over
+#   several small batches), so clearing the old gradients before each backward pass is your
+#   job: `optimizer.zero_grad()`.
+# - **A model has two modes.** `model.train()` and `model.eval()` switch layers that behave
+#   differently in training: BatchNorm normalises each batch with the batch's own mean and
+#   variance in training mode and updates running averages of them; in eval mode it uses
+#   those running averages instead, so that a prediction does not depend on the other images
+#   in the batch. (Dropout, which this network does not use, is on in training mode only.)
+#
+# ### Task: one training epoch
+#
+# Write `train_one_epoch(model, criterion, optimizer, loader)`: one pass over `loader`, one
+# optimiser step per batch, returning the mean of the batch losses as a plain Python number.
+# The loader's batches are already on the model's device.
+
+# %%
+def train_one_epoch(model, criterion, optimizer, loader) -> float:
+    # HINT: which mode must the model be in? Per batch there are five steps, the first of which clears what backward() left behind; add up plain numbers (loss.item()), not tensors
+    ### BEGIN SOLUTION
+    model.train()
+    total = 0.0
+    for images, targets in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(images), targets)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    return total / len(loader)
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.training import check_evaluate, check_train_one_epoch
+
+check_train_one_epoch(train_one_epoch)
+
+# %% [markdown]
+# ### Task: one evaluation pass
+#
+# Write `evaluate(model, criterion, loader)`: the loss averaged over the batches and the Dice
+# of the predicted masks (probability at least 0.5), scored per batch with
+# `metrics.dice_score(pred, target)` and averaged over the batches; return both as
+# `{"loss": ..., "dice": ...}`. Evaluation must not change the model, and it needs no
+# gradients: computing them would keep every batch's intermediate results in memory for a
+# backward pass that never comes.
+
+# %%
+def evaluate(model, criterion, loader) -> dict[str, float]:
+    # HINT: which mode, and which context manager turns off the recording for autograd? The network returns logits: what makes them probabilities?
+    ### BEGIN SOLUTION
+    model.eval()
+    losses, dices = [], []
+    with torch.no_grad():
+        for images, targets in loader:
+            logits = model(images)
+            losses.append(criterion(logits, targets).item())
+            dices.append(metrics.dice_score(torch.sigmoid(logits) >= 0.5, targets))
+    return {"loss": sum(losses) / len(losses), "dice": sum(dices) / len(dices)}
+    ### END SOLUTION
+
+
+# %%
+check_evaluate(evaluate)
+
+# %% [markdown]
+# ### Your loop at work, and a lesson about BatchNorm
+#
+# BatchNorm's running averages are updated after every training batch as
+# $r \leftarrow (1 - m)\,r + m \cdot s$, where $s$ is the batch's statistic and $m$ the
+# **momentum** (torch's default is 0.1). They start at mean 0 and variance 1, and that start
+# keeps a weight of $(1 - m)^n$ after $n$ batches. In a long training run that is soon
+# negligible; in our short runs it is not:
+
+# %%
+steps = len(train_loader)
+for momentum in (0.1, models.BN_MOMENTUM):
+    print(f"momentum {momentum}: after 1 epoch ({steps} batches) the starting values still "
+          f"weigh {(1 - momentum) ** steps:.0%}; after 3 epochs {(1 - momentum) ** (3 * steps):.0%}")
+
+# %% [markdown]
+# On top of that, the weights change fast in the first epochs, so even the batches the
+# averages did see were computed by an older network. In eval mode every layer is then
+# normalised with statistics that do not fit, and the prediction can be far off although the
+# same network does well in training mode. This course's models therefore use
+# `models.BN_MOMENTUM` = 0.3. To see the difference, train the encoder-decoder with your two
+# functions for `LOOP_EPOCHS` epochs, once with momentum 0.1 and once with 0.3, from the
+# same initial weights and on the same batches:
+
+# %%
+def train_with_your_loop(momentum: float) -> list[float]:
+    """Train a fresh EncDec with train_one_epoch and evaluate; the val Dice of each epoch."""
+    config.seed_everything(SEED)
+    net = models.EncDec(width=WIDTH, depth=DEPTH).to(DEVICE)
+    for layer in net.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.momentum = momentum
+    optimizer = torch.optim.Adam(net.parameters(), lr=LR)
+    loader = data.InMemoryLoader(train_set, BATCH_SIZE, shuffle=True, device=DEVICE,
+                                 drop_last=True, seed=SEED)
+    dice_per_epoch = []
+    for epoch in range(1, LOOP_EPOCHS + 1):
+        train_loss = train_one_epoch(net, criterion, optimizer, loader)
+        val = evaluate(net, criterion, val_loader)
+        dice_per_epoch.append(val["dice"])
+        print(f"momentum {momentum}, epoch {epoch}: train loss {train_loss:.3f}, "
+              f"val loss {val['loss']:.3f}, val Dice {val['dice']:.3f}")
+    return dice_per_epoch
+
+
+loop_dice = {momentum: train_with_your_loop(momentum) for momentum in (0.1, models.BN_MOMENTUM)}
+
+# %%
+stuck = {momentum: sum(dice < 0.05 for dice in dices) for momentum, dices in loop_dice.items()}
+print(f"In this run the validation Dice stayed below 0.05 in {stuck[0.1]} of {LOOP_EPOCHS} "
+      f"epochs with momentum 0.1 and in {stuck[models.BN_MOMENTUM]} of {LOOP_EPOCHS} with "
+      f"momentum {models.BN_MOMENTUM}; after the last epoch it was {loop_dice[0.1][-1]:.3f} vs "
+      f"{loop_dice[models.BN_MOMENTUM][-1]:.3f}.")
+config.record_outcome("epochs stuck with momentum 0.1", stuck[0.1])
+config.record_outcome("epochs stuck with momentum 0.3", stuck[models.BN_MOMENTUM])
+
+# %% [markdown]
+# Compare the training losses of the two runs: they are the same, epoch by epoch, because in
+# training mode BatchNorm never looks at its running averages; only evaluation does. With
+# momentum 0.1 a network that learns well in training mode typically scores a Dice of
+# 0 on the validation images for the first few epochs: in eval mode its stale statistics
+# turn every pixel into background. When this course was written (quick mode, 64 x 64
+# synthetic cells, seed 0, 10 epochs) the Dice stayed at 0 for the first 6 of 10 epochs with momentum
+# 0.1 and for 2 of 10 with 0.3 (Dice below 0.05); the verdict above is this run's count. How many epochs it
+# takes depends on the number of batches per epoch and on how fast the weights move, which
+# is why a bigger momentum matters most in short runs like the ones in this course. If a
+# validation score sits at 0 while the training loss falls, suspect the eval-mode
+# statistics before the model.
+#
+# ## `training.fit` takes over
+#
+# From here on the course trains with `training.fit`. Inside it are
+# `training.train_one_epoch` and `training.evaluate`, the same loop and pass you just wrote
+# (the check compared yours with them), plus what every longer experiment needs: it moves
+# the model and the batches to the device, creates the optimiser (Adam), shows a progress
+# bar, records a **history** (losses and validation scores per epoch, ready for plotting),
+# scores the validation set with Dice, IoU, sensitivity and specificity, and stops with a
+# message naming the epoch and step if the loss stops being finite (the overconfident
+# experiment above ran into exactly that). It also offers mixed precision on a GPU.
+#
+# A fresh encoder-decoder, trained for `EPOCHS` epochs:
+
+# %%
 config.seed_everything(SEED)
-model = models.EncDec(width=WIDTH, depth=DEPTH)
+model = models.EncDec(width=WIDTH, depth=DEPTH).to(DEVICE)
 history = training.fit(model, criterion, train_loader, val_loader, epochs=EPOCHS, lr=LR,
                        device=DEVICE)
 print(f"{sum(history['seconds']):.1f} s; last epoch: train loss {history['train_loss'][-1]:.3f}, "
       f"val loss {history['val_loss'][-1]:.3f}, val Dice {history['val_dice'][-1]:.3f}")
 fig = plotting.plot_history(history)
 
+# %%
+train_losses, val_losses = history["train_loss"], history["val_loss"]
+rises = sum(b > a for a, b in zip(train_losses[:-1], train_losses[1:], strict=True))
+best_epoch = min(range(EPOCHS), key=val_losses.__getitem__) + 1
+print(f"In this run the training loss fell from {train_losses[0]:.3f} to {train_losses[-1]:.3f} "
+      f"(it rose in {rises} of {EPOCHS - 1} epochs); the validation loss was lowest after "
+      f"epoch {best_epoch} of {EPOCHS}.")
+config.record_outcome("training loss fell overall", train_losses[-1] < 0.5 * train_losses[0])
+
 # %% [markdown]
-# The training loss falls steadily; the validation loss and Dice show how well that carries
-# over to images the network has not seen. If the validation loss started to rise while the
-# training loss kept falling, the network would be memorising the training images.
+# The training loss usually falls fast at first and then more slowly, with small bumps: each
+# epoch sees the batches in a new order, and Adam's steps are noisy. The validation loss and
+# Dice show how well that carries over to images the network has not seen. The validation
+# loss often jumps about more than the training loss in short runs (a few dozen images, and
+# BatchNorm statistics that still move); if it rose steadily over several epochs while the
+# training loss kept falling, the network would be memorising the training images, and the
+# epoch where the validation loss was lowest would be the one to keep.
 #
 # Now the test set, once. Dice and IoU count overlapping pixels (lesson 07 looks at them
 # and at other scores in detail): Dice $= 2|P \cap T| / (|P| + |T|)$ and
@@ -551,6 +732,10 @@ print(f"all {len(paths)} masks on disk equal the in-memory predictions")
 #   out, i.e. $\mathrm{softplus}(x) - x y$) never does, and its gradient is
 #   $\sigma(x) - y$. In your own code, use `F.binary_cross_entropy_with_logits` or
 #   `nn.BCEWithLogitsLoss`: they compute exactly this.
+# - A training epoch is, per batch: clear the gradients, predict, compute the loss,
+#   backpropagate, step; in training mode. An evaluation pass runs in eval mode without
+#   gradients. BatchNorm's running statistics are what eval mode uses; in short runs they
+#   lag behind unless their momentum is raised.
 # - A checkpoint holds the weights; the code and the settings rebuild the model around them.
 #   Reloaded weights must reproduce the in-memory predictions, and masks written to disk must
 #   read back unchanged; both are cheap to check, so check them.

@@ -6,16 +6,20 @@
 # shrinking anything: spread the kernel's nine taps apart. A *dilated* 3 x 3 convolution
 # with dilation `d` reads the pixels `d` apart, so it covers a `2d + 1` square with the same
 # nine weights. Stacking dilations 1, 2, 4, 8, ... lets a network of a few layers see the
-# whole image while every layer works at full resolution (Yu and Koltun, 2016).
+# whole image while every layer works at full resolution (Yu and Koltun, 2016). DeepLab
+# calls the same operation *atrous* convolution and runs several dilations side by side in an
+# *atrous spatial pyramid pooling* (ASPP) block (Chen et al., 2017).
 #
 # **Learning goals**
 #
-# - compute the receptive field of a stack of convolutions by formula, and measure it with
-#   gradients;
+# - write the receptive-field formula for a chain of convolutions, and check it against a
+#   measurement with gradients;
 # - see that with doubling dilations the receptive field grows exponentially with depth
 #   while the number of parameters grows linearly, as it does without dilation;
 # - recognise the gaps ("gridding") that a badly chosen dilation sequence leaves;
-# - build `DilatedNet` and compare it with the U-Net: parameters, memory, accuracy.
+# - build `DilatedNet` and compare it with the U-Net: parameters, FLOPs, memory, accuracy;
+# - build an ASPP block, DeepLab's multi-scale module, and compare a network that uses it
+#   with the plain dilated stack.
 
 # %% [markdown]
 # ## Parameters
@@ -33,6 +37,8 @@ EPOCHS = 10 if QUICK else 30
 WIDTH = 32 if QUICK else 64  # channels of every hidden layer
 UNET_DEPTH = 4  # the U-Net's number of 2x down-sampling steps
 DILATED_DEPTH = 5 if QUICK else 6  # receptive field 2**(depth + 1) - 1: 63 or 127 pixels
+STEM_DEPTH = DILATED_DEPTH - 2  # dilated layers before the ASPP block: receptive field 15 or 31
+ASPP_DILATIONS = (1, SIZE // 16, SIZE // 8, 3 * SIZE // 16)  # 1, 4, 8, 12 or 1, 8, 16, 24
 BATCH_SIZE = 8
 TOLERANCE = SIZE // 64  # pixels of slack for the boundary score
 
@@ -61,19 +67,58 @@ TOLERANCE = SIZE // 64  # pixels of slack for the boundary score
 # layers: 11 against 63, which already spans a 64-pixel image.
 #
 # The general rule for a chain of layers with kernel sizes $k_l$, strides $s_l$ and
-# dilations $d_l$ is $r = 1 + \sum_l d_l (k_l - 1) \prod_{j<l} s_j$: a stride does not
-# widen the layer it belongs to, but every later layer's step counts `s` times in input
-# pixels. `course_utils.receptive_field.receptive_field` computes it.
+# dilations $d_l$ is
+#
+# $$r = 1 + \sum_l d_l\,(k_l - 1) \prod_{j<l} s_j .$$
+#
+# A stride does not widen the layer it belongs to, but after it one step of every later
+# layer spans `s` input pixels. A 2 x 2 pooling with stride 2 is a layer with `k = 2`,
+# `s = 2`: conv 3 x 3, pool, conv 3 x 3 gives `1 + 2 + 1 + 2·2 = 8`.
+
+# %% [markdown]
+# ### Task: `receptive_field`
+#
+# Write `receptive_field(kernel_sizes, strides=None, dilations=None)`: one entry per layer,
+# first layer first, `None` meaning 1 for every layer; it returns the width `r` in input
+# pixels. The check tries a table of chains (with and without strides and dilations) and
+# names the usual slips.
 
 # %%
 import torch
 from torch import nn
 
-from course_utils import models, receptive_field
+from course_utils import models
+from course_utils.receptive_field import (
+    gradient_support,
+    measured_receptive_field,
+    split_gradient_support,
+)
 
+
+def receptive_field(kernel_sizes, strides=None, dilations=None) -> int:
+    """Width in input pixels of the receptive field of a chain of convolutions or poolings."""
+    # HINT: go through the layers in order, keeping two numbers: the width so far, and how many input pixels one step of the current layer spans
+    ### BEGIN SOLUTION
+    n = len(kernel_sizes)
+    strides = [1] * n if strides is None else strides
+    dilations = [1] * n if dilations is None else dilations
+    width, step = 1, 1
+    for k, s, d in zip(kernel_sizes, strides, dilations, strict=True):
+        width += d * (k - 1) * step
+        step *= s
+    return width
+    ### END SOLUTION
+
+
+# %%
+from course_utils.checks.models import check_receptive_field
+
+check_receptive_field(receptive_field)
+
+# %%
 for depth in (3, 5):
-    print(f"{depth} layers: plain {receptive_field.receptive_field([3] * depth)}, "
-          f"dilated {receptive_field.receptive_field([3] * depth, dilations=[2**i for i in range(depth)])}")
+    print(f"{depth} layers: plain {receptive_field([3] * depth)}, "
+          f"dilated {receptive_field([3] * depth, dilations=[2**i for i in range(depth)])}")
 
 # %% [markdown]
 # ## The receptive field, measured
@@ -83,7 +128,7 @@ for depth in (3, 5):
 # $\partial y_c / \partial x_{ij}$ is (almost always) non-zero, and if it cannot, the
 # derivative is exactly zero. So one backward pass from the centre output pixel gives the
 # whole receptive field as the non-zero pattern of the input's gradient.
-# `receptive_field.gradient_support` does exactly this (on a few random inputs, so that a
+# `course_utils.receptive_field.gradient_support` does exactly this (on a few random inputs, so that a
 # ReLU that happens to be off for one of them hides nothing) and
 # `measured_receptive_field` reads off the width of the box around it.
 #
@@ -103,7 +148,7 @@ def conv_stack(dilations, width: int = 8) -> nn.Sequential:
 stacks = {"plain 1, 1, 1, 1": conv_stack([1, 1, 1, 1]),
           "dilated 1, 2, 4, 8": conv_stack([1, 2, 4, 8]),
           "dilated 2, 4, 8, 16": conv_stack([2, 4, 8, 16])}
-supports = {name: receptive_field.gradient_support(stack, 71) for name, stack in stacks.items()}
+supports = {name: gradient_support(stack, 71) for name, stack in stacks.items()}
 
 # %%
 import matplotlib.pyplot as plt
@@ -137,8 +182,9 @@ for name, support in supports.items():
 # %% [markdown]
 # ## Formula and measurement, depth by depth
 #
-# Now the same comparison for depths 1 to 6, along with the number of parameters. The cell
-# fails if a formula and its measurement disagree.
+# Now your formula against the measurement for depths 1 to 6, along with the number of
+# parameters. The cell fails if a formula and its measurement disagree: that is an
+# invariant, true for any seed and on any device.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -146,10 +192,10 @@ rows = []
 for depth in range(1, 7):
     plain, dilated = [1] * depth, [2**i for i in range(depth)]
     row = {"depth": depth,
-           "plain formula": receptive_field.receptive_field([3] * depth, dilations=plain),
-           "plain measured": receptive_field.measured_receptive_field(conv_stack(plain), 135)[0],
-           "dilated formula": receptive_field.receptive_field([3] * depth, dilations=dilated),
-           "dilated measured": receptive_field.measured_receptive_field(conv_stack(dilated), 135)[0],
+           "plain formula": receptive_field([3] * depth, dilations=plain),
+           "plain measured": measured_receptive_field(conv_stack(plain), 135)[0],
+           "dilated formula": receptive_field([3] * depth, dilations=dilated),
+           "dilated measured": measured_receptive_field(conv_stack(dilated), 135)[0],
            "plain params": models.count_parameters(conv_stack(plain)),
            "dilated params": models.count_parameters(conv_stack(dilated))}
     assert row["plain formula"] == row["plain measured"] == 1 + 2 * depth
@@ -186,7 +232,7 @@ fig.tight_layout()
 # ## Data
 
 # %%
-from course_utils import data, metrics, plotting, training
+from course_utils import data, plotting, training, verdicts
 
 cells = {split: data.PhCDataset(split, DATA_ROOT, size=SIZE) for split in ("train", "val", "test")}
 val_loader = data.InMemoryLoader(cells["val"], 32, device=DEVICE)
@@ -197,11 +243,11 @@ print({split: len(ds) for split, ds in cells.items()})
 # ### Task: `DilatedNet`
 #
 # Write a network of `depth` blocks, each a 3 x 3 convolution with dilation `2**i` for
-# block `i = 0, 1, ..., depth - 1` (padding equal to the dilation keeps the size; see
-# lesson 04's table), followed by BatchNorm and ReLU, all with `width` channels; then a 1 x 1
-# convolution to `out_channels` logits. `conv_block(in_channels, out_channels, batch_norm,
-# dilation=...)` builds one block. No pooling, no stride: every layer keeps the input's
-# height and width, so any input size works.
+# block `i = 0, 1, ..., depth - 1`, followed by BatchNorm and ReLU, all with `width`
+# channels; then a 1 x 1 convolution to `out_channels` logits. `conv_block(in_channels,
+# out_channels, batch_norm, dilation=...)` builds one block (its padding equals the
+# dilation, which keeps the size; see lesson 04's table). No pooling, no stride: every layer
+# keeps the input's height and width, so any input size works.
 
 # %%
 class DilatedNet(nn.Module):
@@ -210,7 +256,7 @@ class DilatedNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 1, width: int = 64,
                  depth: int = 5, batch_norm: bool = True):
         super().__init__()
-        # HINT: self.features = nn.Sequential of depth conv_block(..., dilation=2**i); self.head = nn.Conv2d(width, out_channels, 1)
+        # HINT: which dilation does block i need for the field to double, and how many channels does the first block read? An nn.Sequential holds the blocks
         ### BEGIN SOLUTION
         self.features = nn.Sequential(*(
             conv_block(in_channels if i == 0 else width, width, batch_norm, dilation=2**i)
@@ -220,7 +266,7 @@ class DilatedNet(nn.Module):
         ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # HINT: the features, then the head
+        # HINT: features first, then the head
         ### BEGIN SOLUTION
         return self.head(self.features(x))
         ### END SOLUTION
@@ -242,8 +288,9 @@ check_dilated_net(DilatedNet)
 # `models.UNet` with `UNET_DEPTH` poolings is the baseline. Both networks use `WIDTH`
 # channels; the dilated one has `DILATED_DEPTH` layers, enough for a receptive field about
 # the size of the image. First, what they cost before any training: parameters, receptive
-# field (measured), and the memory a training step needs for the activations that autograd
-# keeps for the backward pass.
+# field (measured), the floating-point operations of one forward pass on one image
+# (`models.count_flops`, two per multiply-add), and the memory a training step needs for
+# the activations that autograd keeps for the backward pass.
 #
 # That memory can be measured on any device: `torch.autograd.graph.saved_tensors_hooks`
 # calls a function for every tensor autograd saves during the forward pass; adding up their
@@ -272,87 +319,113 @@ def build(name: str) -> nn.Module:
     return DilatedNet(width=WIDTH, depth=DILATED_DEPTH)
 
 
-batch = torch.rand(BATCH_SIZE, 3, SIZE, SIZE)
+def costs_of(model: nn.Module) -> dict[str, float]:
+    model = model.to(DEVICE)
+    return {"parameters": models.count_parameters(model),
+            "GFLOPs / image": models.count_flops(model, (1, 3, SIZE, SIZE)) / 1e9,
+            "activation MiB": activation_bytes(model, batch) / 2**20}
+
+
+batch = torch.rand(BATCH_SIZE, 3, SIZE, SIZE, device=DEVICE)
 costs = {}
 for name in ("UNet", "DilatedNet"):
-    config.seed_everything(SEED)
-    costs[name] = {
-        "parameters": models.count_parameters(build(name)),
-        "receptive field": receptive_field.measured_receptive_field(build(name), 256)[0],
-        "activation MiB": activation_bytes(build(name), batch) / 2**20,
-    }
-print(f"per training step on a batch of {BATCH_SIZE} images of {SIZE} x {SIZE}:")
-print(f"{'':11s}{'parameters':>11s}{'receptive field':>16s}{'activation MiB':>15s}")
-for name, row in costs.items():
-    print(f"{name:11s}{row['parameters']:11,d}{row['receptive field']:16d}"
-          f"{row['activation MiB']:15.1f}")
-ratio = costs["DilatedNet"]["activation MiB"] / costs["UNet"]["activation MiB"]
-print(f"DilatedNet / UNet: {costs['DilatedNet']['parameters'] / costs['UNet']['parameters']:.2f} x "
-      f"the parameters, {ratio:.2f} x the activation memory")
-assert costs["DilatedNet"]["parameters"] < costs["UNet"]["parameters"] and ratio > 1
+    torch.manual_seed(SEED)
+    costs[name] = costs_of(build(name))
+    costs[name]["receptive field"] = measured_receptive_field(build(name).to(DEVICE), 256)[0]
+
+
+def print_costs(costs: dict[str, dict[str, float]]) -> None:
+    print(f"per image of {SIZE} x {SIZE}; activations for a training batch of {BATCH_SIZE}:")
+    print(f"{'':11s}{'parameters':>11s}{'GFLOPs / image':>15s}{'activation MiB':>15s}"
+          f"{'receptive field':>16s}")
+    for name, row in costs.items():
+        print(f"{name:11s}{row['parameters']:11,d}{row['GFLOPs / image']:15.3f}"
+              f"{row['activation MiB']:15.1f}{row['receptive field']:>16}")
+
+
+print_costs(costs)
+cost_ratios = {key: costs["DilatedNet"][key] / costs["UNet"][key]
+               for key in ("parameters", "GFLOPs / image", "activation MiB")}
+print("DilatedNet / UNet: " + ", ".join(f"{ratio:.2f} x the {key}"
+                                        for key, ratio in cost_ratios.items()))
+config.record_outcome("dilated over unet parameters", cost_ratios["parameters"])
+config.record_outcome("dilated over unet activation memory", cost_ratios["activation MiB"])
 
 # %% [markdown]
-# The dilated network has fewer parameters (no decoder, no skips to concatenate) but needs
-# more activation memory: each of its layers stores `WIDTH` full-resolution maps, while the
-# U-Net stores full-resolution maps only at its first and last level and maps a quarter,
-# a sixteenth, ... of that size in between. Both memories grow with the number of pixels,
-# so the ratio holds at any image size; on a large image the dilated network is the one
-# that runs out of GPU memory first. It also computes every layer at full resolution,
-# which makes it slower per epoch, as the training below shows.
+# What to look for in the table:
+#
+# - **Parameters.** The dilated network has no decoder and no skips to concatenate, so it
+#   usually has far fewer weights than a U-Net of the same width.
+# - **FLOPs.** Each of its layers costs `2 · 9 · WIDTH²` operations per pixel, at every
+#   pixel. The U-Net's deep, wide layers run on maps a quarter, a sixteenth, ... of the
+#   image, but its first and last levels work at full resolution, and its decoder
+#   convolutions read twice the channels (upsampled features and skip). Which of the two
+#   costs more depends on the depths and widths; the printed ratio says which here.
+# - **Activation memory.** Each dilated layer keeps `WIDTH` full-resolution maps for the
+#   backward pass; the U-Net keeps full-resolution maps only at its first and last level.
+#   Both memories grow with the number of pixels, so the ratio barely changes with the
+#   image size: where it is above 1, the dilated network is the one that runs out of GPU
+#   memory first on large images.
 
 # %% [markdown]
 # ## Training both on the same budget
+#
+# `training.train_model` seeds, builds a fresh model, and trains it on the same shuffled
+# batches for the same number of epochs, so the two networks differ only in architecture.
 
 # %%
 criterion = nn.BCEWithLogitsLoss()
 
 
-def train(name: str):
-    config.seed_everything(SEED)
-    model = build(name)
-    train_loader = data.InMemoryLoader(cells["train"], BATCH_SIZE, shuffle=True, device=DEVICE,
-                                       drop_last=True, seed=SEED)
-    history = training.fit(model, criterion, train_loader, val_loader, epochs=EPOCHS,
-                           device=DEVICE)
-    return model, history
+def train(build_model):
+    return training.train_model(build_model, criterion, cells["train"], val_loader,
+                                epochs=EPOCHS, batch_size=BATCH_SIZE, seed=SEED, device=DEVICE)
 
 
-trained = {name: train(name) for name in ("UNet", "DilatedNet")}
+trained = {name: train(lambda name=name: build(name)) for name in ("UNet", "DilatedNet")}
 fig = plotting.plot_history({name: history for name, (_, history) in trained.items()})
 
 # %%
 import statistics
 
-
-def test_scores(model) -> dict[str, float]:
-    pred = training.predict(model, test_loader, DEVICE) >= 0.5
-    target = cells["test"].targets.bool()
-    return {"Dice": metrics.dice_score(pred, target), "IoU": metrics.iou_score(pred, target),
-            "boundary F1": metrics.boundary_f1(pred, target, tolerance=TOLERANCE)}
-
-
-scores = {}
+scores, seconds = {}, {}
 for name, (model, history) in trained.items():
-    scores[name] = {"s / epoch": statistics.median(history["seconds"][1:])} | test_scores(model)
-print(f"{'':11s}" + "".join(f"{k:>12s}" for k in scores["UNet"]))
+    scores[name] = training.test_scores(model, test_loader, DEVICE, tolerance=TOLERANCE)
+    seconds[name] = statistics.median(history["seconds"][1:])
+print(f"{'':11s}{'s / epoch':>12s}" + "".join(f"{k:>12s}" for k in scores["UNet"]))
 for name, row in scores.items():
-    print(f"{name:11s}" + "".join(f"{v:12.3f}" for v in row.values()))
-unet_scores, dilated_scores = scores.values()
+    print(f"{name:11s}{seconds[name]:12.3f}" + "".join(f"{v:12.3f}" for v in row.values()))
+unet_scores, dilated_scores = scores["UNet"], scores["DilatedNet"]
+gaps = verdicts.compare("the U-Net", unet_scores, "the dilated network", dilated_scores)
+
+
+def describe_time(a: str, b: str) -> str:
+    return (f"In this run an epoch of {a} takes {seconds[a] / seconds[b]:.2f} times as long as "
+            f"one of {b}, for {costs[a]['GFLOPs / image'] / costs[b]['GFLOPs / image']:.2f} "
+            f"times the FLOPs.")
+
+
+print(describe_time("DilatedNet", "UNet"))
+for key, gap in gaps.items():
+    config.record_outcome(f"unet minus dilated {key}", gap)
 for key in ("Dice", "boundary F1"):
     config.record_result(f"{key} UNet/DilatedNet",
                          f"{unet_scores[key]:.3f}/{dilated_scores[key]:.3f}", echo=False)
 
 # %% [markdown]
-# On the same budget the two networks end up within a hundredth of each other on Dice and
-# IoU, but the U-Net traces the outline better (boundary F1) and takes about half the time
-# per epoch. Context is not what the dilated network lacks: its receptive field (measured
-# above) spans the whole cell. A likely reason for its weaker outline is capacity, with
-# 0.4 times the U-Net's parameters; giving it more channels would cost memory and time at
-# full resolution, of which it already spends more.
-
-# %%
-assert abs(unet_scores["Dice"] - dilated_scores["Dice"]) < 0.02
-assert unet_scores["boundary F1"] > dilated_scores["boundary F1"] + 0.005
+# What usually happens, and what to look for in the verdict above: on these centred, one-cell
+# images both networks reach a high Dice, and they tend to end up within about a hundredth
+# of each other on Dice and IoU, a gap of the size that a different seed also produces.
+# Where they differ more is the outline (boundary F1), and there the U-Net more often has
+# the edge. Context cannot be what the dilated network lacks: its receptive field (measured
+# above) spans the whole cell. Its likelier handicap is that every one of its layers has to
+# carry the fine detail and the context in the same `WIDTH` channels, while the U-Net's skips
+# hand the full-resolution detail of its first level straight to its last.
+#
+# Time per epoch follows the FLOPs only roughly: on a CPU the memory traffic of large
+# full-resolution maps matters as much as the arithmetic, and on a GPU small models are
+# often limited by kernel launches rather than by either. Compare the printed time ratio
+# with the FLOP ratio above; the two need not agree.
 
 # %% [markdown]
 # ## Looking for gridding
@@ -383,14 +456,192 @@ for name, (model, _) in trained.items():
     haze[name] = training.predict(model, test_loader, DEVICE)[far_from_cell].mean().item()
     print(f"{name:11s} mean probability on background pixels (5+ px from the cell): "
           f"{haze[name]:.3f}")
-assert haze["DilatedNet"] > 2 * haze["UNet"]
+haze_ratio = haze["DilatedNet"] / max(haze["UNet"], 1e-6)
+print(f"In this run the dilated network's background probability is {haze_ratio:.1f} times the "
+      f"U-Net's.")
+config.record_outcome("dilated over unet haze", haze_ratio)
 
 # %% [markdown]
-# No grid shows in the dilated network's maps: its dilations start at 1 and double, so, as
-# measured above, every pixel of its receptive field is seen, and there is no blind lattice
-# to imprint. What does show is a grey haze around its cells and in the background: it is
-# less certain away from the cell than the U-Net, as the mean background probabilities
-# say. After thresholding at 0.5 the haze disappears, which is why Dice barely notices it.
+# No grid should show in the dilated network's maps: its dilations start at 1 and double,
+# so, as measured above, every pixel of its receptive field is seen, and there is no blind
+# lattice to imprint. What to look for instead is a grey haze in the background, away from
+# the cell: a sign that a network is unsure there. The dilated network is often the hazier
+# of the two, since every one of its outputs is computed from the same few full-resolution
+# layers, without a decoder that cleans up; the numbers above say how it went in this run.
+# After thresholding at 0.5 a faint haze disappears, which is why Dice barely notices it.
+
+# %% [markdown]
+# ## Atrous spatial pyramid pooling (DeepLab)
+#
+# DeepLab (Chen et al., 2017 and 2018) calls dilated convolutions *atrous* ("with holes")
+# and uses them in two ways. First, in its backbone: the last down-sampling steps of a
+# classification network are replaced by dilation, so the feature maps stay at 1/16 of the
+# image (instead of 1/32) while the receptive field keeps growing, at no extra parameters.
+# Second, in the **ASPP** block on top of the backbone, which looks at every position at
+# several scales at once:
+#
+# - parallel 3 x 3 convolutions on the *same* input, each with its own dilation (DeepLabv3
+#   uses 6, 12 and 18 next to a 1 x 1 convolution);
+# - an **image pooling** branch: the global average of the input (one vector per image),
+#   a 1 x 1 convolution, and that vector broadcast back to every pixel. This gives every
+#   output the context of the whole image, a summary whose size does not depend on the
+#   image size;
+# - the branches' outputs concatenated along the channels and mixed by a 1 x 1 convolution.
+#
+# DeepLab's rates are chosen for features 16 times smaller than the image; here the
+# networks work at full resolution on `SIZE`-pixel images, so the rates are scaled down to
+# `ASPP_DILATIONS`. The largest stays within the receptive field of the dilated layers
+# before the block (`STEM_DEPTH` of them), so that, as the gridding experiment above
+# showed, no pixel falls between the taps.
+
+# %%
+print(f"ASPP dilations {ASPP_DILATIONS}; the {STEM_DEPTH} dilated layers before the block see "
+      f"{receptive_field([3] * STEM_DEPTH, dilations=[2**i for i in range(STEM_DEPTH)])} pixels")
+
+# %% [markdown]
+# ### Task: `ASPP`
+#
+# Write `ASPP(in_channels, out_channels, dilations)`:
+#
+# - one branch per dilation: `conv_block(in_channels, out_channels, dilation=d)`, every
+#   branch applied to the block's input `x`;
+# - the image pooling branch: `nn.AdaptiveAvgPool2d(1)`, a 1 x 1 convolution to
+#   `out_channels`, ReLU, no BatchNorm (the check explains why if you add one), and the
+#   result brought back to the height and width of `x`;
+# - `torch.cat` of all branches along the channels, then a 1 x 1 convolution to
+#   `out_channels` with BatchNorm and ReLU.
+#
+# The output has `out_channels` channels and the height and width of the input, whatever
+# they are.
+
+# %%
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling: dilated 3x3 branches and image pooling, side by side."""
+
+    def __init__(self, in_channels: int, out_channels: int, dilations=(1, 6, 12, 18)):
+        super().__init__()
+        # HINT: an nn.ModuleList keeps one branch per dilation; how many channels does the projection receive from the concatenation?
+        ### BEGIN SOLUTION
+        self.branches = nn.ModuleList(conv_block(in_channels, out_channels, dilation=d)
+                                      for d in dilations)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1),
+                                  nn.ReLU(inplace=True))
+        self.project = nn.Sequential(
+            nn.Conv2d((len(dilations) + 1) * out_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels, momentum=models.BN_MOMENTUM), nn.ReLU(inplace=True))
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # HINT: every branch reads x; the pooled map is 1 x 1, so what must happen to it before torch.cat?
+        ### BEGIN SOLUTION
+        pooled = self.pool(x).expand(-1, -1, *x.shape[-2:])
+        return self.project(torch.cat([branch(x) for branch in self.branches] + [pooled], dim=1))
+        ### END SOLUTION
+
+
+# %% [markdown]
+# The check runs your block on odd sizes and on a training batch of one, and measures what
+# its centre output pixel sees. An average pooling passes the same gradient back to every
+# pixel, so `split_gradient_support` separates that uniform part from the local one: the
+# local part must be exactly the taps of your dilations, and the uniform part must exist.
+
+# %%
+from course_utils.checks.models import check_aspp
+
+check_aspp(ASPP)
+
+# %%
+torch.manual_seed(SEED)
+aspp_size = 4 * max(ASPP_DILATIONS) + 1
+taps, everywhere = split_gradient_support(ASPP(3, 8, ASPP_DILATIONS).to(DEVICE), aspp_size)
+fig, ax = plt.subplots(figsize=(3.6, 3.8))
+ax.imshow(taps.numpy(), cmap="Greys", interpolation="nearest")
+ax.set_title(f"ASPP, dilations {ASPP_DILATIONS}:\nthe {int(taps.sum())} pixels seen locally "
+             f"({aspp_size} x {aspp_size} input)", fontsize=9)
+ax.set_xticks([])
+ax.set_yticks([])
+fig.tight_layout()
+print(f"every other input pixel still reaches the centre output through image pooling: "
+      f"{everywhere}")
+
+# %% [markdown]
+# On its own the block sees a sparse pattern: nine taps per dilation, at four scales, plus
+# the whole image through the pooling branch. Put behind the dilated stem, each tap becomes
+# a solid square as wide as the stem's receptive field, and since no dilation exceeds that
+# width the squares of neighbouring taps meet.
+#
+# ## A network with ASPP against the dilated stack
+#
+# `ASPPNet` is DeepLab in miniature, without down-sampling: `STEM_DEPTH` dilated layers as in
+# `DilatedNet` (dilations 1, 2, 4, ...), your ASPP block, a 1 x 1 head. Its branches have
+# `WIDTH // 2` channels, which keeps its FLOPs close to those of `DilatedNet`, so the two
+# are compared at about the same cost, and then on the same training budget.
+
+# %%
+class ASPPNet(nn.Module):
+    """A dilated stem, an ASPP block and a 1x1 head, all at full resolution."""
+
+    def __init__(self, width: int, stem_depth: int, dilations):
+        super().__init__()
+        self.stem = nn.Sequential(*(conv_block(3 if i == 0 else width, width, dilation=2**i)
+                                    for i in range(stem_depth)))
+        self.aspp = ASPP(width, width // 2, dilations)
+        self.head = nn.Conv2d(width // 2, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.aspp(self.stem(x)))
+
+
+def build_aspp_net() -> nn.Module:
+    return ASPPNet(WIDTH, STEM_DEPTH, ASPP_DILATIONS)
+
+
+torch.manual_seed(SEED)
+costs["ASPPNet"] = costs_of(build_aspp_net())
+stem_dilations = [2**i for i in range(STEM_DEPTH)]
+local_field = receptive_field([3] * (STEM_DEPTH + 1),
+                              dilations=[*stem_dilations, max(ASPP_DILATIONS)])
+costs["ASPPNet"]["receptive field"] = f"{local_field} + all"
+print_costs(costs)
+
+# %% [markdown]
+# The receptive field of `ASPPNet` is the whole image (the pooling branch), but its local
+# part, through the convolutions alone, is what your `receptive_field` gives for the stem
+# followed by the widest branch: the value before "+ all".
+
+# %%
+trained["ASPPNet"] = train(build_aspp_net)
+aspp_model, aspp_history = trained["ASPPNet"]
+scores["ASPPNet"] = training.test_scores(aspp_model, test_loader, DEVICE, tolerance=TOLERANCE)
+seconds["ASPPNet"] = statistics.median(aspp_history["seconds"][1:])
+fig = plotting.plot_history({name: trained[name][1] for name in ("DilatedNet", "ASPPNet")})
+print(f"{'':11s}{'s / epoch':>12s}" + "".join(f"{k:>12s}" for k in scores["ASPPNet"]))
+for name in ("DilatedNet", "ASPPNet"):
+    print(f"{name:11s}{seconds[name]:12.3f}"
+          + "".join(f"{v:12.3f}" for v in scores[name].values()))
+aspp_gaps = verdicts.compare("the ASPP network", scores["ASPPNet"], "the dilated stack",
+                             scores["DilatedNet"])
+print(describe_time("ASPPNet", "DilatedNet"))
+for key, gap in aspp_gaps.items():
+    config.record_outcome(f"aspp minus dilated {key}", gap)
+config.record_result("Dice ASPPNet", f"{scores['ASPPNet']['Dice']:.3f}", echo=False)
+
+# %% [markdown]
+# What to expect, and why the verdict can go either way here: ASPP was designed for scenes
+# where the same class appears at very different sizes (a person close by and far away) and
+# where the whole image tells what is likely in it (a boat is likelier on water). These
+# images have one cell each, of similar size, always near the centre. A plain stack whose
+# receptive field spans the cell already has all the context there is, and the pooling
+# branch adds little: every image has the same kind of content. So on this task the two
+# usually end up close, and the printed gaps are of the size a different seed also
+# produces; neither design should be declared the winner from one run. Where ASPP earns its
+# place is on the multi-class facades of lesson 06 or on large street scenes, with objects
+# at many scales.
+#
+# The last line compares time with FLOPs. Equal FLOPs need not mean equal time: the ASPP
+# network writes five sets of full-resolution maps, concatenates them and reads them
+# again (its activation memory in the table above), and convolutions with large dilations
+# read memory in a less regular pattern than plain ones.
 
 # %% [markdown]
 # ## Questions
@@ -419,20 +670,46 @@ assert haze["DilatedNet"] > 2 * haze["UNet"]
 # ### END SOLUTION
 
 # %% [markdown]
+# **3.** DeepLab applies its ASPP block to feature maps of about 33 x 33 (a 513-pixel crop
+# at 1/16). What happens to a 3 x 3 branch with dilation 24 there, and what takes over the
+# job of seeing the whole image?
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# Its outer taps sit 24 pixels from the centre. On a 33-pixel map no position has both its
+# left and right taps inside the map (that would take 49 pixels), and at the centre of the
+# map all eight outer taps read the zero padding: there the branch is a 1 x 1 convolution
+# that sees its own pixel only. Past a point a larger dilation brings less context, not
+# more. This is why DeepLabv3 keeps its rates at 6, 12 and 18 and adds the image pooling
+# branch: the global average sees every pixel, whatever the size of the map, and costs one
+# 1 x 1 convolution on a single vector.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Conclusion
 #
-# - Receptive field of a plain stack of `L` 3 x 3 layers: `1 + 2L`; with dilations 1, 2,
-#   4, ...: `2**(L+1) - 1`. The gradient of one output pixel with respect to the input
-#   measures it, and the two agree at every depth.
+# - Receptive field of a chain: `r = 1 + sum_l d_l (k_l - 1) prod_{j<l} s_j`; for a plain
+#   stack of `L` 3 x 3 layers `1 + 2L`, with dilations 1, 2, 4, ...: `2**(L+1) - 1`. The
+#   gradient of one output pixel with respect to the input measures it, and formula and
+#   measurement agree at every depth.
 # - Dilation costs no parameters: the curves of parameters against depth coincide.
 # - Dilations that skip 1 (or repeat a large one) see the input through a grid with holes.
-# - The dilated network has fewer parameters than the U-Net but more activation memory and
-#   more time per epoch; on this task it matches the U-Net's Dice but not its outline.
-# - `course_utils.models.DilatedNet` is the reference version.
+# - The dilated network has fewer parameters than the U-Net but works at full resolution in
+#   every layer; the printed FLOPs, memory and time say what that costs. On the cells its
+#   Dice is usually close to the U-Net's, its outline often a little worse.
+# - ASPP looks at several scales at once and adds the whole image's context through a
+#   pooling branch; on one centred cell per image it has little to add, and the verdict
+#   says how it went in your run.
+# - `course_utils.models.DilatedNet` and `course_utils.models.ASPP` are the reference
+#   versions.
 #
 # **References**
 #
 # - Yu and Koltun, *Multi-scale context aggregation by dilated convolutions*, ICLR 2016.
+# - Chen, Papandreou, Schroff and Adam, *Rethinking atrous convolution for semantic image
+#   segmentation* (DeepLabv3), arXiv 1706.05587, 2017.
+# - Chen, Zhu, Papandreou, Schroff and Adam, *Encoder-decoder with atrous separable
+#   convolution for semantic image segmentation* (DeepLabv3+), ECCV 2018.
 # - Wang et al., *Understanding convolution for semantic segmentation*, WACV 2018 (gridding
 #   and hybrid dilated convolution).
 # - Luo et al., *Understanding the effective receptive field in deep convolutional neural

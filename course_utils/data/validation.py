@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from course_utils import data
+from course_utils.data import catalog
 
 __all__ = ["SYNTHETIC_MARKER", "Finding", "Report", "check_layout", "validate"]
 
@@ -66,7 +66,7 @@ class Report:
 
     def message(self) -> str:
         lines = [f"{self.path} is not a usable {self.name} folder "
-                 f"({data.registry()[self.name]['title']}):"]
+                 f"({catalog.registry()[self.name]['title']}):"]
         lines += [f"  - {f}" for f in self.errors]
         lines.append("Fix or replace the folder, or link the right one; "
                      "`python -m course_utils data status` shows what is used "
@@ -75,7 +75,7 @@ class Report:
 
     def raise_if_failed(self) -> None:
         if self.errors:
-            raise data.DatasetError(self.message())
+            raise catalog.DatasetError(self.message())
 
 
 def validate(name: str, path, splits=None, open_files: bool = True) -> Report:
@@ -90,7 +90,7 @@ def validate(name: str, path, splits=None, open_files: bool = True) -> Report:
     Returns:
         A ``Report``; ``report.ok`` is False when the folder cannot be used as it is.
     """
-    entry = _entry(name)
+    entry = catalog.entry(name)
     report = Report(name, Path(path))
     if not report.path.is_dir():
         report.findings.append(Finding(str(report.path), "a folder", _describe(report.path)))
@@ -108,12 +108,6 @@ def check_layout(name: str, path, splits=None) -> None:
     """Raise ``DatasetError`` saying what was expected and found if the folders are wrong."""
     report = Report(name, Path(path), findings=_layout_findings(name, Path(path), splits))
     report.raise_if_failed()
-
-
-def _entry(name: str) -> dict:
-    if name not in data.registry():
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(data.registry())}")
-    return data.registry()[name]
 
 
 def _describe(path: Path) -> str:
@@ -134,7 +128,7 @@ def _listing(folder: Path) -> str:
 
 def _layout_findings(name: str, root: Path, splits) -> list[Finding]:
     """Folder-level findings: the folders the readers need, with a hint at a common slip."""
-    entry = _entry(name)
+    entry = catalog.entry(name)
     if name == "facade":
         base = root / entry["subfolder"]
         if base.is_dir():

@@ -1,4 +1,5 @@
-"""Downloads from a local HTTP server and file URLs, and safe zip extraction (no network)."""
+"""course_utils.data.archives: downloads from a local HTTP server and file URLs, and safe zip
+extraction (no network)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ import zipfile
 
 import pytest
 
-from course_utils import download
-from course_utils.data import DatasetError
+from course_utils.data import DatasetError, archives
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -84,14 +84,14 @@ def _closed_port() -> int:
 )
 def test_sha256_of(tmp_path, content, digest):
     (tmp_path / "f").write_bytes(content)
-    assert download.sha256_of(tmp_path / "f") == digest
+    assert archives.sha256_of(tmp_path / "f") == digest
 
 
 def test_download_from_local_server(serve, tmp_path):
     content = bytes(range(256)) * 5000  # > one chunk
     (serve.root / "archive.zip").write_bytes(content)
     url = serve() + "/archive.zip"
-    digest = download.download(url, tmp_path / "got.zip", timeout=10, progress=False)
+    digest = archives.download(url, tmp_path / "got.zip", timeout=10, progress=False)
     assert (tmp_path / "got.zip").read_bytes() == content
     assert digest == hashlib.sha256(content).hexdigest()
     assert not (tmp_path / "got.zip.part").exists()
@@ -99,7 +99,7 @@ def test_download_from_local_server(serve, tmp_path):
 
 def test_download_file_url(tmp_path):
     (tmp_path / "src.zip").write_bytes(b"abc")
-    digest = download.download((tmp_path / "src.zip").as_uri(), tmp_path / "dst.zip",
+    digest = archives.download((tmp_path / "src.zip").as_uri(), tmp_path / "dst.zip",
                                progress=False)
     assert digest == hashlib.sha256(b"abc").hexdigest()
 
@@ -118,7 +118,7 @@ def test_download_file_url(tmp_path):
 def test_download_failure_names_url_and_manual_way(serve, tmp_path, url, reason):
     url = url(serve)
     with pytest.raises(DatasetError) as info:
-        download.download(url, tmp_path / "a.zip", timeout=10, progress=False,
+        archives.download(url, tmp_path / "a.zip", timeout=10, progress=False,
                           hint="Then run X --from FILE.")
     message = str(info.value)
     assert message.startswith(f"could not download {url}: ")
@@ -146,7 +146,7 @@ def _symlink_member(name="link"):
 
 def test_safe_extract_good_archive(tmp_path):
     archive = _zip(tmp_path / "a.zip", [("base/a.txt", "A"), ("readme.txt", "R")])
-    assert download.safe_extract(archive, tmp_path / "out") == ["base/a.txt", "readme.txt"]
+    assert archives.safe_extract(archive, tmp_path / "out") == ["base/a.txt", "readme.txt"]
     assert (tmp_path / "out" / "base" / "a.txt").read_text() == "A"
 
 
@@ -168,7 +168,7 @@ def test_safe_extract_rejects_unsafe_member_and_extracts_nothing(tmp_path, membe
     archive = _zip(tmp_path / "a.zip", [("base/first.txt", "ok"), (member, "/etc/passwd")])
     name = member if isinstance(member, str) else member.filename
     with pytest.raises(DatasetError) as info:
-        download.safe_extract(archive, tmp_path / "out" / "x")
+        archives.safe_extract(archive, tmp_path / "out" / "x")
     assert f"refusing to extract {name!r}, which has {reason}" in str(info.value)
     assert "nothing was extracted" in str(info.value)
     assert not (tmp_path / "out").exists()
@@ -179,5 +179,5 @@ def test_safe_extract_rejects_unsafe_member_and_extracts_nothing(tmp_path, membe
 def test_safe_extract_not_a_zip(tmp_path, content):
     (tmp_path / "a.zip").write_bytes(content)
     with pytest.raises(DatasetError, match=r"a.zip is not a readable zip archive .*download it"):
-        download.safe_extract(tmp_path / "a.zip", tmp_path / "out")
+        archives.safe_extract(tmp_path / "a.zip", tmp_path / "out")
     assert not (tmp_path / "out").exists()

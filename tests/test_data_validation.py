@@ -1,4 +1,4 @@
-"""Validation of dataset folders against the registry (course_utils.datasets).
+"""Validation of dataset folders against the registry (course_utils.data.validation).
 
 Folders come from the conftest factories: PhC keys 0..9 (train) and 100..102 (test), facade
 stems cmp_b0001..cmp_b0020. The PhC crops are written 128 x 128 here, so the only
@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_utils import data, datasets
-from course_utils.data import DatasetError, FacadeDataset, PhCDataset
+from course_utils.data import DatasetError, FacadeDataset, PhCDataset, catalog, validation
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def _snapshot(root):
 
 
 def test_phc_good_folder_is_ok_with_count_notes(phc128):
-    report = datasets.validate("phc", phc128)
+    report = validation.validate("phc", phc128)
     assert report.ok
     assert report.summary == "train 10, test 3"
     assert [str(f) for f in report.findings] == [
@@ -46,7 +45,7 @@ def test_phc_good_folder_is_ok_with_count_notes(phc128):
 
 
 def test_facade_good_folder_is_ok_with_count_note(facade_root):
-    report = datasets.validate("facade", facade_root)
+    report = validation.validate("facade", facade_root)
     assert report.ok
     assert [str(f) for f in report.findings] == ["base; expected 378 photos (the base set), found 20"]
     assert report.verdict() == "ok, 1 note (20 photos)"
@@ -54,13 +53,13 @@ def test_facade_good_folder_is_ok_with_count_note(facade_root):
 
 def test_validate_reads_only(phc128, facade_root):
     before = _snapshot(phc128) | _snapshot(facade_root)
-    datasets.validate("phc", phc128)
-    datasets.validate("facade", facade_root)
+    validation.validate("phc", phc128)
+    validation.validate("facade", facade_root)
     assert _snapshot(phc128) | _snapshot(facade_root) == before
 
 
 def test_phc_splits_argument_checks_one_split(phc128):
-    report = datasets.validate("phc", phc128, splits=["test"])
+    report = validation.validate("phc", phc128, splits=["test"])
     assert report.summary == "test 3"
 
 
@@ -114,7 +113,7 @@ def _garbage(root):
 )
 def test_phc_bad_folder_says_expected_and_found(phc128, damage, expected):
     damage(phc128)
-    report = datasets.validate("phc", phc128)
+    report = validation.validate("phc", phc128)
     assert not report.ok
     assert any(re.search(expected, str(f)) for f in report.errors), \
         [str(f) for f in report.errors]
@@ -125,7 +124,7 @@ def test_phc_index_in_both_splits_is_a_note(make_phc):
     root = make_phc(size=128, n_train=3)
     (root / "test" / "images" / "img_00100.jpg").rename(root / "test" / "images" / "img_00001.jpg")
     (root / "test" / "labels" / "label_00100.png").rename(root / "test" / "labels" / "label_00001.png")
-    report = datasets.validate("phc", root)
+    report = validation.validate("phc", root)
     assert report.ok
     assert "test/images/img_00001.jpg; expected one index space shared by the splits, each index " \
            "once, found it in train/ too" in [str(f) for f in report.findings]
@@ -142,7 +141,7 @@ def test_phc_index_in_both_splits_is_a_note(make_phc):
 )
 def test_phc_wrong_level_gives_a_hint(make_phc, where, hint):
     root = make_phc("phc_data", size=128)
-    report = datasets.validate("phc", where(root))
+    report = validation.validate("phc", where(root))
     assert not report.ok and hint in str(report.errors[0])
 
 
@@ -157,7 +156,7 @@ def test_phc_wrong_level_gives_a_hint(make_phc, where, hint):
 )
 def test_not_a_folder(tmp_path, make, found):
     path = make(tmp_path / "x")
-    report = datasets.validate("phc", path)
+    report = validation.validate("phc", path)
     assert not report.ok
     assert str(report.errors[0]).startswith(f"{path}; expected a folder, found {found}")
 
@@ -176,14 +175,14 @@ def test_not_a_folder(tmp_path, make, found):
 )
 def test_phc_readable_but_different_images_are_notes(phc_root, damage, note):
     damage(phc_root)
-    report = datasets.validate("phc", phc_root)
+    report = validation.validate("phc", phc_root)
     assert report.ok
     assert note in [str(f) for f in report.findings]
 
 
 def test_facade_png_photo_is_a_note(facade_root):
     Image.new("RGB", (16, 24)).save(facade_root / "base" / "cmp_b0002.jpg", format="PNG")
-    report = datasets.validate("facade", facade_root)
+    report = validation.validate("facade", facade_root)
     assert report.ok
     assert "base images: base/cmp_b0002.jpg; expected JPEG RGB (the course's copy), found PNG " \
            "RGB 16x24" in [str(f) for f in report.findings]
@@ -216,19 +215,19 @@ def _facade_label(root, array, mode="P"):
 )
 def test_facade_bad_folder_says_expected_and_found(facade_root, damage, expected):
     damage(facade_root)
-    report = datasets.validate("facade", facade_root)
+    report = validation.validate("facade", facade_root)
     assert any(re.search(expected, str(f)) for f in report.errors), [str(f) for f in report.errors]
 
 
 def test_facade_files_without_base_folder_hint(facade_root):
-    report = datasets.validate("facade", facade_root / "base")
+    report = validation.validate("facade", facade_root / "base")
     assert "these look like the files of base/: give the folder that holds base/" \
         in str(report.errors[0])
 
 
 def test_unknown_dataset():
     with pytest.raises(ValueError, match=r"unknown dataset 'cells'; expected one of"):
-        datasets.validate("cells", ".")
+        validation.validate("cells", ".")
 
 
 # --------------------------------------------------------------------------- the datasets use it
@@ -237,7 +236,7 @@ def test_unknown_dataset():
 def test_check_layout_raises_with_expected_and_found(make_phc):
     root = make_phc("phc_data")
     with pytest.raises(DatasetError) as info:
-        datasets.check_layout("phc", root.parent)
+        validation.check_layout("phc", root.parent)
     message = str(info.value)
     assert message.startswith(f"{root.parent} is not a usable phc folder")
     assert f"missing folder {root.parent / 'train'}; expected" in message
@@ -247,7 +246,7 @@ def test_check_layout_raises_with_expected_and_found(make_phc):
 
 def test_check_layout_passes_a_good_folder_without_opening_files(phc_root):
     (phc_root / "train" / "images" / "img_00000.jpg").write_bytes(b"junk")
-    datasets.check_layout("phc", phc_root)  # files are the readers' business
+    validation.check_layout("phc", phc_root)  # files are the readers' business
 
 
 def test_phc_dataset_on_a_linked_parent_folder_fails_early(make_phc, monkeypatch, tmp_path):
@@ -255,7 +254,7 @@ def test_phc_dataset_on_a_linked_parent_folder_fails_early(make_phc, monkeypatch
     links = tmp_path / "links"
     links.mkdir()
     os.symlink(root.parent, links / "phc_data")  # linked one level too high
-    monkeypatch.setattr(data, "DATA_LINKS", links)
+    monkeypatch.setattr(catalog, "DATA_LINKS", links)
     with pytest.raises(DatasetError, match=r"(?s)missing folder .*train; expected .*found in .*"
                                            r"phc_data/.*give that folder instead"):
         PhCDataset("train")

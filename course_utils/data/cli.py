@@ -20,11 +20,36 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from course_utils import synthetic
+from course_utils.data import archives, catalog, sources, validation
+from course_utils.data.prepare import prepare_phc
+
 _ORDER = "argument, COURSE_DATA_DIR, data_links, course HPC, synthetic"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``data`` actions to ``parser`` (light: nothing heavy is imported here)."""
+def main(argv: list[str] | None = None) -> int:
+    """Parse and run one ``data`` action; print an error (not a traceback) for bad input."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.action == "status":
+            return status(_names(args.names), args.root, open_files=not args.quick)
+        if args.action == "link":
+            return link(_names(args.names), args.to, args.force)
+        if args.action == "fetch":
+            return fetch(_names([args.name])[0], args.archive, args.url, args.force)
+        if args.action == "prepare":
+            return prepare(_names([args.name])[0], args.archive, args.out, args.seed)
+        if args.action == "synth":
+            return synth(_names(args.names), args.force, args.seed)
+    except catalog.DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unknown action {args.action!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course_utils data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     names = {"nargs": "*", "metavar": "NAME", "help": "phc and/or facade (default: both)"}
     status = sub.add_parser("status", help="where each dataset is read from, and checks")
@@ -51,56 +76,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("names", **names)
     synth.add_argument("--force", action="store_true", help="replace a twin or a link there")
     synth.add_argument("--seed", type=int, default=0, help="seed of the generator")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the parsed ``data`` action; print an error (not a traceback) for bad input."""
-    from course_utils.data import DatasetError
-
-    try:
-        if args.action == "status":
-            return status(_names(args.names), args.root, open_files=not args.quick)
-        if args.action == "link":
-            return link(_names(args.names), args.to, args.force)
-        if args.action == "fetch":
-            return fetch(_names([args.name])[0], args.archive, args.url, args.force)
-        if args.action == "prepare":
-            return prepare(_names([args.name])[0], args.archive, args.out, args.seed)
-        if args.action == "synth":
-            return synth(_names(args.names), args.force, args.seed)
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    raise AssertionError(f"unknown action {args.action!r}")
+    return parser
 
 
 def status(names: list[str], root=None, open_files: bool = True) -> int:
-    """Print a table per dataset; return 1 if a used folder fails its checks."""
-    from course_utils import data, datasets
-
+    """Print a table per dataset; return 1 if the folder lessons would use fails its checks."""
     if root is not None and len(names) != 1:
-        raise data.DatasetError("--root is one dataset's folder: name the dataset too, e.g. "
-                                "`data status phc --root PATH`")
+        raise catalog.DatasetError("--root is one dataset's folder: name the dataset too, e.g. "
+                                   "`data status phc --root PATH`")
     failed = False
     for name in names:
-        print(f"{name}: {data.registry()[name]['title']}")
+        print(f"{name}: {catalog.registry()[name]['title']}")
         rows, notes, used = [("#", "source", "exists", "used", "path", "check")], [], None
-        for i, source in enumerate(data.candidates(name, root), start=1):
+        for i, source in enumerate(sources.candidates(name, root), start=1):
             path, check, mark = source.path, "-", ""
-            report = datasets.validate(name, path, open_files=open_files) if path.is_dir() else None
+            verdict, why = sources.assess(source)
+            report = None
+            if path.is_dir():
+                report = validation.validate(name, path, open_files=open_files)
             if report is not None:
                 check = report.verdict()
-                if (path / datasets.SYNTHETIC_MARKER).is_file():
+                if (path / validation.SYNTHETIC_MARKER).is_file():
                     check += ", a synthetic twin"
                 notes += [f"  [{i}] {finding}" for finding in report.findings]
             elif source.kind == "synthetic":
                 check = "generated on first use"
-            explicit = source.kind in ("argument", data.DATA_DIR_ENV)
-            if used is None and (report is not None or explicit or source.kind == "synthetic"):
+            if used is None and verdict == "skip":
+                notes.append(f"  [{i}] passed over: {why}")
+            if used is None and verdict in ("use", "error"):
                 used, mark = i, "<-- used"
-                if report is None and explicit:
+                if verdict == "error":
                     mark = "<-- ERROR: lessons stop here"
-                failed |= (report is None and explicit) or (report is not None and not report.ok)
+                    notes.append(f"  [{i}] {why}")
+                failed |= verdict == "error" or (report is not None and not report.ok)
             shown = f"{path} -> {os.readlink(path)}" if path.is_symlink() else str(path)
             rows.append((str(i), source.kind, _exists(path), mark, shown, check))
         _print_rows(rows)
@@ -111,27 +119,26 @@ def status(names: list[str], root=None, open_files: bool = True) -> int:
 
 def link(names: list[str], to=None, force: bool = False) -> int:
     """Symlink ``data_links/<folder>`` to ``to`` or the course HPC path; 1 if any failed."""
-    from course_utils import data, datasets
-
     if to is not None and len(names) != 1:
-        raise data.DatasetError("--to links one dataset: name it, e.g. `data link phc --to PATH`")
+        raise catalog.DatasetError("--to links one dataset: name it, e.g. "
+                                   "`data link phc --to PATH`")
     failed = False
     for name in names:
-        entry = data.registry()[name]
+        entry = catalog.registry()[name]
         target = Path(os.path.abspath(Path(to or entry["hpc_path"]).expanduser()))
-        dest = data.DATA_LINKS / entry["folder"]
+        dest = catalog.DATA_LINKS / entry["folder"]
         try:
             if not target.is_dir():
                 where = "" if to else " (the course HPC path: are you on the course HPC?)"
-                raise data.DatasetError(f"{target} is not a folder{where}; nothing was linked. "
-                                        f"Give the folder with --to (see data_links/README.md).")
+                raise catalog.DatasetError(f"{target} is not a folder{where}; nothing was linked. "
+                                           f"Give the folder with --to (see data_links/README.md).")
             if dest.is_symlink() and Path(os.readlink(dest)) == target:
                 print(f"{name}: {dest} already links to {target}")
                 continue
-            report = datasets.validate(name, target)
+            report = validation.validate(name, target)
             if not report.ok and not force:
-                raise data.DatasetError(report.message() + "\nNothing was linked; --force links "
-                                                           "it anyway.")
+                raise catalog.DatasetError(report.message()
+                                           + "\nNothing was linked; --force links it anyway.")
             old = _make_room(dest, force)
             dest.parent.mkdir(parents=True, exist_ok=True)
             new = dest.with_name(f".{dest.name}.link-{os.getpid()}")
@@ -139,7 +146,7 @@ def link(names: list[str], to=None, force: bool = False) -> int:
             new.symlink_to(target, target_is_directory=True)
             _replace(dest, new, old)
             print(f"{name}: linked {dest} -> {target}: {report.verdict()}")
-        except data.DatasetError as exc:
+        except catalog.DatasetError as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
@@ -147,34 +154,32 @@ def link(names: list[str], to=None, force: bool = False) -> int:
 
 def fetch(name: str, archive=None, url=None, force: bool = False, progress: bool = True) -> int:
     """Download (or take ``archive``), check and safely extract into ``data_links/``."""
-    from course_utils import data, datasets, download
-
-    entry = data.registry()[name]
+    entry = catalog.registry()[name]
     if name == "phc":
-        raise data.DatasetError(
+        raise catalog.DatasetError(
             f"the cell data may not be downloaded for you: accept the conditions of use at "
             f"{entry['terms_url']}, download {entry['source_url']} yourself, then run "
             f"`python -m course_utils data prepare phc --from PhC-C2DH-U373.zip`.")
-    dest = data.DATA_LINKS / entry["folder"]
+    dest = catalog.DATA_LINKS / entry["folder"]
     old = _make_room(dest, force)
     if archive is not None:
         path = Path(archive).expanduser()
         if not path.is_file():
-            raise data.DatasetError(f"{path} is not a file; give the downloaded archive.")
-        sha256 = download.sha256_of(path)
+            raise catalog.DatasetError(f"{path} is not a file; give the downloaded archive.")
+        sha256 = archives.sha256_of(path)
     else:
         url = url or entry["source_url"]
-        path = data.DATA_LINKS / ".downloads" / (Path(urlparse(url).path).name or "archive.zip")
+        path = catalog.DATA_LINKS / ".downloads" / (Path(urlparse(url).path).name or "archive.zip")
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_file():
             print(f"using the earlier download {path}")
-            sha256 = download.sha256_of(path)
+            sha256 = archives.sha256_of(path)
         else:
             print(f"downloading {url}")
             try:
-                sha256 = download.download(url, path, progress=progress, hint=(
+                sha256 = archives.download(url, path, progress=progress, hint=(
                     f"Then run `python -m course_utils data fetch {name} --from FILE`."))
-            except data.DatasetError:
+            except catalog.DatasetError:
                 if not any(path.parent.iterdir()):
                     path.parent.rmdir()  # leave data_links/ as it was
                 raise
@@ -183,16 +188,16 @@ def fetch(name: str, archive=None, url=None, force: bool = False, progress: bool
     if expected and sha256 != expected:
         if archive is None:
             path.unlink()  # our own download, damaged: the next run fetches it again
-        raise data.DatasetError(f"{path} has SHA-256 {sha256}, expected {expected}: damaged "
-                                f"or not the expected archive. Download it again.")
+        raise catalog.DatasetError(f"{path} has SHA-256 {sha256}, expected {expected}: damaged "
+                                   f"or not the expected archive. Download it again.")
     if not expected:
         print("(datasets.toml records no checksum for it yet, so there is nothing to compare)")
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        download.safe_extract(path, tmp)
+        archives.safe_extract(path, tmp)
         root = _dataset_root(tmp, entry["subfolder"])
-        report = datasets.validate(name, root)
+        report = validation.validate(name, root)
         report.raise_if_failed()
         _replace(dest, root, old)
     finally:
@@ -204,33 +209,28 @@ def fetch(name: str, archive=None, url=None, force: bool = False, progress: bool
 
 def prepare(name: str, archive, out=None, seed: int = 0) -> int:
     """Make the course's ``phc_data`` from the challenge archive; print what was made."""
-    from course_utils import data
-    from course_utils import prepare as cells
-
     if name != "phc":
-        raise data.DatasetError(f"only phc is prepared from an archive, got {name!r}; the "
-                                f"facades are ready to use: `data fetch facade`.")
-    entry = data.registry()[name]
-    out = Path(out) if out else data.DATA_LINKS / entry["folder"]
-    print(cells.prepare_phc(archive, out, seed=seed).describe())
+        raise catalog.DatasetError(f"only phc is prepared from an archive, got {name!r}; the "
+                                   f"facades are ready to use: `data fetch facade`.")
+    entry = catalog.registry()[name]
+    out = Path(out) if out else catalog.DATA_LINKS / entry["folder"]
+    print(prepare_phc(archive, out, seed=seed).describe())
     print(f"Licence: {entry['licence']}\nCite: {entry['citation']}")
     return 0
 
 
 def synth(names: list[str], force: bool = False, seed: int = 0) -> int:
     """Write the synthetic twins into ``data_links/`` (which then come before the HPC path)."""
-    from course_utils import data, datasets, synthetic
-
     makers = {"phc": synthetic.make_synthetic_phc, "facade": synthetic.make_synthetic_facade}
     for name in names:
-        entry = data.registry()[name]
-        dest = data.DATA_LINKS / entry["folder"]
+        entry = catalog.registry()[name]
+        dest = catalog.DATA_LINKS / entry["folder"]
         old = _make_room(dest, force)
         tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             makers[name](tmp, seed=seed)
-            (tmp / datasets.SYNTHETIC_MARKER).write_text(
+            (tmp / validation.SYNTHETIC_MARKER).write_text(
                 f"A synthetic twin of the {entry['title']}, written by `python -m course_utils "
                 f"data synth` (seed {seed}). Not real data.\n")
             _replace(dest, tmp, old)
@@ -243,12 +243,10 @@ def synth(names: list[str], force: bool = False, seed: int = 0) -> int:
 
 
 def _names(names: list[str]) -> list[str]:
-    from course_utils import data
-
-    known = sorted(data.registry())
+    known = sorted(catalog.registry())
     for name in names:
         if name not in known:
-            raise data.DatasetError(f"unknown dataset {name!r}; expected one of {known}")
+            raise catalog.DatasetError(f"unknown dataset {name!r}; expected one of {known}")
     return list(dict.fromkeys(names)) or known
 
 
@@ -267,20 +265,18 @@ def _print_rows(rows) -> None:
 
 def _make_room(dest: Path, force: bool) -> str | None:
     """What stands at ``dest`` and may be replaced: None, "link" or "twin"; else raise."""
-    from course_utils import data, datasets
-
     if dest.is_symlink():
         if not force:
-            raise data.DatasetError(f"{dest} already links to {os.readlink(dest)}; add --force "
-                                    f"to replace the link (the folder it points to is kept).")
+            raise catalog.DatasetError(f"{dest} already links to {os.readlink(dest)}; add --force "
+                                       f"to replace the link (the folder it points to is kept).")
         return "link"
-    if (dest / datasets.SYNTHETIC_MARKER).is_file():
+    if (dest / validation.SYNTHETIC_MARKER).is_file():
         if not force:
-            raise data.DatasetError(f"{dest} holds a synthetic twin; add --force to replace it.")
+            raise catalog.DatasetError(f"{dest} holds a synthetic twin; add --force to replace it.")
         return "twin"
     if dest.exists():
-        raise data.DatasetError(f"{dest} is a real folder (your data?) and is never replaced; "
-                                f"move or rename it yourself first.")
+        raise catalog.DatasetError(f"{dest} is a real folder (your data?) and is never replaced; "
+                                   f"move or rename it yourself first.")
     return None
 
 

@@ -1,145 +1,20 @@
-"""course_utils.data against the hand-written folders of conftest.py (layouts described there).
+"""``PhCDataset`` and ``FacadeDataset`` (course_utils.data.datasets, reading through
+course_utils.data.readers) against the hand-written folders of tests/conftest.py (layouts
+described there).
 
-``_read_phc_folder`` and ``_read_facade_folder`` are cached per (folder, size); every test
-builds its own folder under ``tmp_path``, so no test sees another's cache entry.
+``readers.read_phc_folder`` and ``read_facade_folder`` are cached per (folder, size); every
+test builds its own folder under ``tmp_path``, so no test sees another's cache entry.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from course_utils import data, synthetic
-from course_utils.data import DatasetError, FacadeDataset, InMemoryLoader, PhCDataset
-
-# --------------------------------------------------------------------------- locate
-
-
-@pytest.fixture
-def nowhere(monkeypatch, tmp_path):
-    """No data_links entry and HPC paths that do not exist: only the synthetic twin is left."""
-    links = tmp_path / "links"
-    links.mkdir()
-    monkeypatch.setattr(data, "DATA_LINKS", links)
-    entries = {name: dict(entry) for name, entry in data.registry().items()}
-    for name, entry in entries.items():
-        entry["hpc_path"] = str(tmp_path / "hpc" / name)
-    monkeypatch.setattr(data, "registry", lambda: entries)
-    return tmp_path
-
-
-def _folders(tmp_path, *parts):
-    path = tmp_path.joinpath(*parts)
-    path.mkdir(parents=True)
-    return path
-
-
-def test_registry_lists_both_datasets():
-    reg = data.registry()
-    assert sorted(reg) == ["facade", "phc"]
-    assert reg["phc"]["folder"] == "phc_data"
-    assert reg["facade"]["folder"] == "CMP_facade_DB_base"
-    assert reg["facade"]["label_values"] == list(range(1, 13))
-
-
-def test_candidates_order(nowhere, monkeypatch):
-    monkeypatch.setenv("COURSE_DATA_DIR", str(nowhere / "env"))
-    kinds = [s.kind for s in data.candidates("phc", nowhere / "arg")]
-    assert kinds == ["argument", "COURSE_DATA_DIR", "data_links", "course HPC", "synthetic"]
-    assert [s.kind for s in data.candidates("phc")] == kinds[1:]
-
-
-def test_locate_argument_first(nowhere, monkeypatch):
-    arg = _folders(nowhere, "arg")
-    _folders(nowhere, "env", "phc_data")
-    monkeypatch.setenv("COURSE_DATA_DIR", str(nowhere / "env"))
-    assert data.locate("phc", arg) == data.DataSource("phc", arg, "argument")
-    assert data.locate("phc", str(arg)).path == arg
-
-
-def test_locate_env_before_data_links(nowhere, monkeypatch):
-    env = _folders(nowhere, "env", "phc_data")
-    _folders(nowhere, "links", "phc_data")
-    monkeypatch.setenv("COURSE_DATA_DIR", str(nowhere / "env"))
-    assert data.locate("phc") == data.DataSource("phc", env, "COURSE_DATA_DIR")
-
-
-def test_locate_data_links_before_hpc(nowhere):
-    link = _folders(nowhere, "links", "CMP_facade_DB_base")
-    _folders(nowhere, "hpc", "facade")
-    assert data.locate("facade") == data.DataSource("facade", link, "data_links")
-
-
-def test_locate_hpc_before_synthetic(nowhere):
-    hpc = _folders(nowhere, "hpc", "phc")
-    _folders(nowhere, "cache", "synthetic", f"v{synthetic.TWIN_VERSION}", "phc_data")
-    assert data.locate("phc") == data.DataSource("phc", hpc, "course HPC")
-
-
-def test_locate_real_registry_hpc_path(monkeypatch, tmp_path):
-    links = _folders(tmp_path, "links")
-    monkeypatch.setattr(data, "DATA_LINKS", links)
-    hpc = data.registry()["phc"]["hpc_path"]
-    assert data.candidates("phc")[-2] == data.DataSource("phc", Path(hpc), "course HPC")
-
-
-def test_locate_existing_synthetic_twin_announced_once(nowhere, capsys, monkeypatch):
-    monkeypatch.setattr(data, "_announced", set())
-    twin = _folders(nowhere, "cache", "synthetic", f"v{synthetic.TWIN_VERSION}", "phc_data")
-    assert data.locate("phc") == data.DataSource("phc", twin, "synthetic")
-    assert capsys.readouterr().out.startswith(f"Using SYNTHETIC phc data (a generated twin in "
-                                              f"the real layout) from {twin}.")
-    assert data.locate("phc").kind == "synthetic"
-    assert capsys.readouterr().out == ""
-
-
-def test_data_source_reads_as_kind_and_path(tmp_path):
-    assert str(data.DataSource("phc", tmp_path, "argument")) == f"argument: {tmp_path}"
-
-
-def test_synthetic_dir_follows_course_cache_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "c"))
-    expected = tmp_path / "c" / "synthetic" / f"v{synthetic.TWIN_VERSION}" / "CMP_facade_DB_base"
-    assert data.synthetic_dir("facade") == expected
-
-
-def test_locate_generates_synthetic_twin_once(nowhere, monkeypatch):
-    calls = []
-
-    def fake_make(root):
-        calls.append(root)
-        (root / "train").mkdir(parents=True)
-
-    monkeypatch.setattr(synthetic, "make_synthetic_phc", fake_make)
-    twin = nowhere / "cache" / "synthetic" / f"v{synthetic.TWIN_VERSION}" / "phc_data"
-    assert data.locate("phc").path == twin
-    assert data.locate("phc").path == twin
-    assert len(calls) == 1
-    assert calls[0].parent == twin.parent and calls[0].name.startswith("phc_data.tmp-")
-    assert sorted(p.name for p in twin.parent.iterdir()) == ["phc_data"]
-    assert (twin / "train").is_dir()
-
-
-@pytest.mark.parametrize("kind", ["argument", "COURSE_DATA_DIR"])
-def test_locate_explicit_missing_folder_is_an_error(nowhere, monkeypatch, kind):
-    _folders(nowhere, "links", "phc_data")  # a fallback exists, yet is not used
-    missing = nowhere / "missing"
-    root = None
-    if kind == "argument":
-        root = missing
-    else:
-        monkeypatch.setenv("COURSE_DATA_DIR", str(missing))
-    with pytest.raises(DatasetError, match=f"{kind} points to .*missing.*not a folder"):
-        data.locate("phc", root)
-
-
-def test_locate_unknown_dataset():
-    with pytest.raises(ValueError, match=r"unknown dataset 'cells'; expected one of \['facade', "):
-        data.locate("cells")
-
+from course_utils import data
+from course_utils.data import DatasetError, FacadeDataset, PhCDataset
 
 # --------------------------------------------------------------------------- split_indices
 
@@ -456,85 +331,3 @@ def test_facade_bad_folder(facade_root, damage, message):
     damage(facade_root)
     with pytest.raises(DatasetError, match=message):
         FacadeDataset("train", facade_root, size=(12, 8))
-
-
-# --------------------------------------------------------------------------- InMemoryLoader
-
-
-@pytest.mark.parametrize(
-    ("batch_size", "drop_last", "sizes"),
-    [(3, False, [3, 3, 2]), (3, True, [3, 3]), (8, False, [8]), (10, False, [8]),
-     (10, True, []), (1, False, [1] * 8)],
-)
-def test_loader_batch_count(phc_root, batch_size, drop_last, sizes):
-    loader = InMemoryLoader(PhCDataset("train", phc_root), batch_size, drop_last=drop_last)
-    assert len(loader) == len(sizes)
-    assert [len(images) for images, _ in loader] == sizes
-
-
-def test_loader_unshuffled_batches_equal_the_items(phc_root):
-    ds = PhCDataset("train", phc_root)
-    batches = list(InMemoryLoader(ds, batch_size=3))
-    images = torch.cat([b[0] for b in batches])
-    targets = torch.cat([b[1] for b in batches])
-    assert images.dtype == torch.float32 and targets.dtype == torch.float32
-    assert images.min() >= 0 and images.max() <= 1
-    assert torch.equal(images, torch.stack([ds[i][0] for i in range(len(ds))]))
-    assert torch.equal(targets, torch.stack([ds[i][1] for i in range(len(ds))]))
-    assert targets.shape == (8, 1, 16, 16)
-
-
-def _order(loader):
-    """Item order of one epoch, read back from the constant grey level of each image."""
-    return [round(images[j, 0, 0, 0].item() * 255) for images, _ in loader
-            for j in range(len(images))]
-
-
-def test_loader_shuffle_is_seeded(phc_root):
-    ds = PhCDataset("train", phc_root)
-    plain = _order(InMemoryLoader(ds, 3))
-    a, b = InMemoryLoader(ds, 3, shuffle=True, seed=1), InMemoryLoader(ds, 3, shuffle=True, seed=1)
-    first = _order(a)
-    assert first == _order(b)
-    assert sorted(first) == sorted(plain) and first != plain
-    assert _order(a) != first  # a new order every epoch
-    assert _order(InMemoryLoader(ds, 3, shuffle=True, seed=2)) != first
-
-
-def test_loader_facade_targets_long(facade_root):
-    ds = FacadeDataset("train", facade_root, size=(12, 12))
-    images, targets = next(iter(InMemoryLoader(ds, batch_size=4)))
-    assert images.shape == (4, 3, 12, 12) and images.dtype == torch.float32
-    assert targets.shape == (4, 12, 12) and targets.dtype == torch.long
-    assert (targets[:, :, 8:] == 255).all() and (targets[:, :, :8] < 12).all()
-
-
-def test_loader_applies_transform_after_float_conversion(phc_root):
-    ds = PhCDataset("test", phc_root)
-    seen = []
-
-    def flip(images, targets):
-        seen.append(images.dtype)
-        return images.flip(-1), targets.flip(-1)
-
-    _, targets = next(iter(InMemoryLoader(ds, batch_size=3, transform=flip)))
-    assert seen == [torch.float32]
-    assert torch.equal(targets, ds.targets.float().flip(-1))
-    assert targets[0, 0, 0].tolist() == [0] * 11 + [1] * 5
-
-
-@pytest.mark.parametrize("batch_size", [0, -2])
-def test_loader_bad_batch_size(phc_root, batch_size):
-    with pytest.raises(ValueError, match=f"batch_size must be at least 1, got {batch_size}"):
-        InMemoryLoader(PhCDataset("test", phc_root), batch_size)
-
-
-def test_loader_empty_dataset():
-    class Empty:
-        images = torch.zeros(0, 3, 4, 4, dtype=torch.uint8)
-
-        def __len__(self):
-            return 0
-
-    with pytest.raises(ValueError, match="the dataset is empty"):
-        InMemoryLoader(Empty())

@@ -1,4 +1,4 @@
-"""Making phc_data from a fake Cell Tracking Challenge archive (course_utils.prepare).
+"""Making phc_data from a fake Cell Tracking Challenge archive (course_utils.data.prepare).
 
 The fake archive ``PhC-C2DH-U373.zip`` holds 120 x 160 frames: sequence 01 as 16-bit TIFFs
 (background 1000, cells 6000), sequence 02 as 8-bit (40 and 200). Every annotated frame has
@@ -30,9 +30,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course_utils import data, datasets, prepare
+from course_utils import data
 from course_utils.__main__ import main
-from course_utils.data import DatasetError, PhCDataset
+from course_utils.data import DatasetError, PhCDataset, catalog, prepare
 
 H, W = 120, 160
 VIRIDIS_LOW, VIRIDIS_HIGH = (68, 1, 84), (253, 231, 37)
@@ -183,7 +183,7 @@ def test_prepare_makes_the_course_layout(ctc_zip, tmp_path):
         assert len(list((out / split / "labels").glob("label_*.png"))) == n
     assert made.skipped == {"cells cut by the frame edge": 4, "cells under 64 px": 4}
     assert len(made.crops) == 16 and made.out == out
-    report = datasets.validate("phc", out)
+    report = data.validate("phc", out)
     assert report.ok and report.errors == []
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary left
 
@@ -242,10 +242,8 @@ def test_prepare_checks_a_known_checksum(ctc_zip, tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match=f"has SHA-256 [0-9a-f]{{64}}, expected {'0' * 64}"):
         prepare.prepare_phc(ctc_zip, tmp_path / "out")
     assert ctc_zip.exists() and not (tmp_path / "out").exists()
-    from course_utils.download import sha256_of
-
-    monkeypatch.setitem(data.registry()["phc"], "archive_sha256", sha256_of(ctc_zip))
-    assert prepare.prepare_phc(ctc_zip, tmp_path / "out").sha256 == sha256_of(ctc_zip)
+    monkeypatch.setitem(data.registry()["phc"], "archive_sha256", data.sha256_of(ctc_zip))
+    assert prepare.prepare_phc(ctc_zip, tmp_path / "out").sha256 == data.sha256_of(ctc_zip)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -331,7 +329,7 @@ def test_prepare_into_an_empty_folder(ctc_zip, tmp_path):
 
 
 def test_prepare_command_feeds_the_lessons(ctc_zip, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(data, "DATA_LINKS", tmp_path / "links")
+    monkeypatch.setattr(catalog, "DATA_LINKS", tmp_path / "links")
     assert main(["data", "prepare", "phc", "--from", str(ctc_zip)]) == 0
     printed = capsys.readouterr().out
     assert f"made 16 crops in {tmp_path / 'links' / 'phc_data'}" in printed
@@ -350,7 +348,7 @@ def test_prepare_command_feeds_the_lessons(ctc_zip, tmp_path, monkeypatch, capsy
     ],
 )
 def test_prepare_command_errors(tmp_path, monkeypatch, capsys, argv, message):
-    monkeypatch.setattr(data, "DATA_LINKS", tmp_path / "links")
+    monkeypatch.setattr(catalog, "DATA_LINKS", tmp_path / "links")
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 1
     assert message in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """``python -m course_utils data status|link|fetch|synth`` in temporary folders, offline.
 
-``data.DATA_LINKS`` points into ``tmp_path`` and the course HPC paths to ``tmp_path/hpc``;
+``catalog.DATA_LINKS`` points into ``tmp_path`` and the course HPC paths to ``tmp_path/hpc``;
 ``fetch`` downloads from a server on 127.0.0.1 (the ``serve`` fixture).
 """
 
@@ -11,6 +11,8 @@ import hashlib
 import http.server
 import os
 import re
+import subprocess
+import sys
 import threading
 import zipfile
 
@@ -19,7 +21,7 @@ from PIL import Image
 
 from course_utils import data, synthetic
 from course_utils.__main__ import main
-from course_utils.data import FacadeDataset, PhCDataset
+from course_utils.data import FacadeDataset, PhCDataset, catalog
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -54,7 +56,7 @@ def serve(tmp_path):
 @pytest.fixture
 def links(monkeypatch, tmp_path):
     links = tmp_path / "links"
-    monkeypatch.setattr(data, "DATA_LINKS", links)
+    monkeypatch.setattr(catalog, "DATA_LINKS", links)
     for entry in data.registry().values():
         monkeypatch.setitem(entry, "hpc_path", str(tmp_path / "hpc" / entry["folder"]))
     return links
@@ -141,6 +143,40 @@ def test_status_env_var_to_a_missing_folder(links, tmp_path, monkeypatch, capsys
     rc, out, _ = _run(capsys, "status", "phc")
     assert rc == 1
     assert "1  COURSE_DATA_DIR  no      <-- ERROR: lessons stop here" in out
+
+
+def test_status_dataset_missing_from_course_data_dir_is_passed_over(links, tmp_path,
+                                                                   monkeypatch, capsys):
+    env = tmp_path / "env"
+    (env / "phc_data").mkdir(parents=True)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(env))
+    rc, out, _ = _run(capsys, "status", "facade", "--quick")
+    assert rc == 0
+    assert re.search(r"1  COURSE_DATA_DIR  no +" + re.escape(str(env / "CMP_facade_DB_base")), out)
+    assert re.search(r"4  synthetic        no      <-- used", out)
+    assert (f"  [1] passed over: not in COURSE_DATA_DIR ({env / 'CMP_facade_DB_base'} missing)"
+            in out)
+
+
+def test_data_help_and_missing_action(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "-h"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m course_utils data [-h] ACTION")
+    assert "status" in out and "synth" in out
+    with pytest.raises(SystemExit) as exit_:
+        main(["data"])
+    assert exit_.value.code == 2
+    assert "the following arguments are required: ACTION" in capsys.readouterr().err
+
+
+def test_the_command_line_imports_the_data_package_only_for_data():
+    code = ("import sys; from course_utils.__main__ import main; main(['build', '--check', "
+            "'99']); print(sorted(m for m in ('torch', 'course_utils.data') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.splitlines()[-1] == "[]"
 
 
 def test_status_broken_link_is_skipped(links, tmp_path, capsys):

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from course_utils import data, datasets, download
+from course_utils.data import archives, catalog, validation
 
 __all__ = ["Crop", "Prepared", "crop_cells", "prepare_phc", "split_frames"]
 
@@ -150,8 +150,8 @@ def split_frames(sizes: dict, train_fraction: float, seed: int = 0) -> set:
     """
     keys = sorted(k for k, n in sizes.items() if n)
     if len(keys) < 2:
-        raise data.DatasetError(f"a train/test split by frame needs at least 2 frames with "
-                                f"crops, found {len(keys)}; is the archive complete?")
+        raise catalog.DatasetError(f"a train/test split by frame needs at least 2 frames with "
+                                   f"crops, found {len(keys)}; is the archive complete?")
     target = max(1, round(train_fraction * sum(sizes[k] for k in keys)))
     order = [keys[i] for i in np.random.default_rng(seed).permutation(len(keys))]
     train, count = set(), 0
@@ -180,12 +180,12 @@ def prepare_phc(source, out, seed: int = 0, min_area: int = 64) -> Prepared:
         DatasetError: if ``out`` exists and is not empty (nothing is ever overwritten), if
             the source is not the challenge archive, or if a frame or mask is unreadable.
     """
-    entry = data.registry()["phc"]
+    entry = catalog.registry()["phc"]
     settings = entry["prepare"]
     source, out = Path(source).expanduser(), Path(out).expanduser()
     if out.is_symlink() or out.is_file() or (out.is_dir() and any(out.iterdir())):
-        raise data.DatasetError(f"{out} already exists and is never overwritten; move it away "
-                                f"or choose another folder with --out.")
+        raise catalog.DatasetError(f"{out} already exists and is never overwritten; move it away "
+                                   f"or choose another folder with --out.")
     sha256 = _check_archive(source, entry)
     lut = _colormap(settings["colormap"])
     size = entry["image_size"][0]
@@ -196,9 +196,9 @@ def prepare_phc(source, out, seed: int = 0, min_area: int = 64) -> Prepared:
             frame = _read_tif(source, frame_name, read, _GREY_MODES, "an 8- or 16-bit greyscale")
             mask = _read_tif(source, mask_name, read, _MASK_MODES, "a 16-bit instance mask")
             if frame.shape != mask.shape:
-                raise data.DatasetError(f"{source}: {frame_name} is {frame.shape[::-1]} but its "
-                                        f"mask {mask_name} is {mask.shape[::-1]}; is the archive "
-                                        f"damaged? Download it again.")
+                raise catalog.DatasetError(f"{source}: {frame_name} is {frame.shape[::-1]} but "
+                                           f"its mask {mask_name} is {mask.shape[::-1]}; is the "
+                                           f"archive damaged? Download it again.")
             cells[key], why = crop_cells(frame, mask, size, settings["cell_fraction"], min_area,
                                          lut)
             skipped.update(why)
@@ -208,7 +208,7 @@ def prepare_phc(source, out, seed: int = 0, min_area: int = 64) -> Prepared:
     shutil.rmtree(tmp, ignore_errors=True)  # a leftover of our own interrupted run
     try:
         crops = _write(tmp, cells, train, settings["jpeg_quality"])
-        datasets.validate("phc", tmp).raise_if_failed()
+        validation.validate("phc", tmp).raise_if_failed()
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp.rename(out)
     finally:
@@ -236,17 +236,17 @@ def _write(root: Path, cells: dict, train: set, quality: int) -> list[Crop]:
 
 def _check_archive(source: Path, entry: dict) -> str | None:
     if not source.exists():
-        raise data.DatasetError(f"{source} does not exist. Download {entry['source_url']} "
-                                f"(after accepting the terms at {entry['terms_url']}) and give "
-                                f"its path with --from.")
+        raise catalog.DatasetError(f"{source} does not exist. Download {entry['source_url']} "
+                                   f"(after accepting the terms at {entry['terms_url']}) and give "
+                                   f"its path with --from.")
     if source.is_dir():
         return None
-    sha256 = download.sha256_of(source)
+    sha256 = archives.sha256_of(source)
     expected = entry.get("archive_sha256")
     if expected and sha256 != expected:
-        raise data.DatasetError(f"{source} has SHA-256 {sha256}, expected {expected}: it is "
-                                f"not the archive the course knows, or it is damaged. Download "
-                                f"it again from {entry['source_url']}.")
+        raise catalog.DatasetError(f"{source} has SHA-256 {sha256}, expected {expected}: it is "
+                                   f"not the archive the course knows, or it is damaged. Download "
+                                   f"it again from {entry['source_url']}.")
     return sha256
 
 
@@ -260,9 +260,9 @@ def _open_source(source: Path):
     try:
         zf = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise data.DatasetError(f"{source} is not a readable zip archive ({exc}); give the "
-                                f"PhC-C2DH-U373.zip as downloaded, or the folder it unpacks "
-                                f"to.") from exc
+        raise catalog.DatasetError(f"{source} is not a readable zip archive ({exc}); give the "
+                                   f"PhC-C2DH-U373.zip as downloaded, or the folder it unpacks "
+                                   f"to.") from exc
     with zf:
         yield zf.namelist(), zf.read
 
@@ -278,11 +278,11 @@ def _annotated_frames(source: Path, names: list[str], sequences) -> dict:
         path = PurePosixPath(name)
         frame = (path.parents[2] / sequence / f"t{digits}.tif").as_posix()
         if frame not in available:
-            raise data.DatasetError(f"{source}: the mask {name} has no frame: expected {frame}; "
-                                    f"is the archive complete?")
+            raise catalog.DatasetError(f"{source}: the mask {name} has no frame: expected {frame}; "
+                                       f"is the archive complete?")
         pairs[sequence, digits] = (frame, name)
     if not pairs:
-        raise data.DatasetError(
+        raise catalog.DatasetError(
             f"{source} holds no ground-truth masks NN_GT/SEG/man_segTTT.tif of sequences "
             f"{', '.join(sequences)}; expected the Cell Tracking Challenge training archive "
             f"PhC-C2DH-U373.zip.")
@@ -294,11 +294,11 @@ def _read_tif(source: Path, name: str, read, modes, kind: str) -> np.ndarray:
         image = Image.open(io.BytesIO(read(name)))
         image.load()
     except Exception as exc:  # PIL raises many types for damaged files
-        raise data.DatasetError(f"{source}: cannot read {name} ({exc}); download the archive "
-                                f"again.") from exc
+        raise catalog.DatasetError(f"{source}: cannot read {name} ({exc}); download the archive "
+                                   f"again.") from exc
     if image.mode not in modes:
-        raise data.DatasetError(f"{source}: {name} should be {kind} TIFF, found mode "
-                                f"{image.mode}.")
+        raise catalog.DatasetError(f"{source}: {name} should be {kind} TIFF, found mode "
+                                   f"{image.mode}.")
     return np.asarray(image)
 
 

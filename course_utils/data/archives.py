@@ -16,7 +16,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from course_utils.data import DatasetError
+from course_utils.data.catalog import DatasetError
 
 __all__ = ["download", "safe_extract", "sha256_of"]
 

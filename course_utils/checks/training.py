@@ -1,0 +1,221 @@
+"""Checks for the training loop the student writes in lesson 01: one training epoch and one
+evaluation pass.
+
+Each check runs the student's function and the package's reference
+(``training.train_one_epoch``, ``training.evaluate``) on a tiny network with BatchNorm, from
+the same weights and on the same batches, and compares the losses, the weights and the
+BatchNorm statistics. Where the difference matches a usual slip (no ``zero_grad``, eval mode
+forgotten, gradients kept during evaluation, losses summed instead of averaged), the message
+names it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from course_utils import training
+from course_utils.checks import CheckFailed, passed
+
+__all__ = ["check_evaluate", "check_train_one_epoch"]
+
+NUM_BATCHES, BATCH, SIZE = 3, 4, 8
+
+
+def _tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.Conv2d(4, 1, 3, padding=1))
+
+
+def _batches(seed: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Equal-sized batches: the mean over batches is then also the mean over images."""
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(BATCH, 3, SIZE, SIZE, generator=g) * 2 + 1,
+             (torch.rand(BATCH, 1, SIZE, SIZE, generator=g) > 0.6).float())
+            for _ in range(NUM_BATCHES)]
+
+
+def _criterion(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return nn.functional.binary_cross_entropy_with_logits(logits, target)
+
+
+def _number(case: str, value) -> float:
+    """The returned loss as a float, or a message naming what came back instead."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise CheckFailed(f"{case}: return one number, got a tensor of shape "
+                              f"{tuple(value.shape)}")
+        if value.requires_grad:
+            raise CheckFailed(f"{case}: you returned a tensor that is still attached to the "
+                              f"autograd graph; add up loss.item() (a plain float) instead of "
+                              f"the loss tensors, or every batch's graph stays in memory")
+        value = value.item()
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise CheckFailed(f"{case}: return the mean loss as a number, got "
+                          f"{type(value).__name__}")
+    return float(value)
+
+
+def _max_difference(a: nn.Module, b: nn.Module) -> float:
+    return max((pa - pb).abs().max().item()
+               for pa, pb in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def _train_without_zero_grad(model, optimizer, batches) -> None:
+    model.train()
+    for images, targets in batches:
+        _criterion(model(images), targets).backward()
+        optimizer.step()
+
+
+def _run(case: str, fn, *args):
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        raise CheckFailed(f"{case}: your code raised {type(exc).__name__}: {exc}") from exc
+
+
+def check_train_one_epoch(train_one_epoch) -> None:
+    """Check ``train_one_epoch(model, criterion, optimizer, loader) -> float``.
+
+    It must put the model in training mode, and for every batch clear the gradients, compute
+    the loss, backpropagate and take an optimiser step; it returns the mean of the batch
+    losses. Compared with ``training.train_one_epoch`` on a tiny network with BatchNorm
+    (plain SGD, so that every slip shows in the weights).
+    """
+    case = "one epoch of 3 batches on a tiny network (SGD, lr 0.1)"
+    batches = _batches()
+    reference = _tiny_model().eval()
+    ref_loss = training.train_one_epoch(reference, _criterion,
+                                        torch.optim.SGD(reference.parameters(), lr=0.1),
+                                        batches, "cpu")
+    start = _tiny_model().eval()  # as a model is after an evaluation pass
+    model = copy.deepcopy(start)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    got = _number(case, _run(case, train_one_epoch, model, _criterion, optimizer, batches))
+    if not model.training:
+        raise CheckFailed(f"{case}: the model is still in eval mode after your epoch. Call "
+                          f"model.train() first: in eval mode BatchNorm normalises with its "
+                          f"running averages instead of the batch's own statistics, and "
+                          f"dropout would stay off")
+    if _max_difference(model, start) == 0:
+        if all(p.grad is None for p in model.parameters()):
+            raise CheckFailed(f"{case}: the weights did not change and no gradient was "
+                              f"computed; call loss.backward() and then optimizer.step() for "
+                              f"every batch")
+        raise CheckFailed(f"{case}: the weights did not change; call optimizer.step() after "
+                          f"loss.backward() for every batch")
+    difference = _max_difference(model, reference)
+    if difference > 1e-5:
+        accumulated = copy.deepcopy(start)
+        _train_without_zero_grad(accumulated, torch.optim.SGD(accumulated.parameters(), lr=0.1),
+                                 batches)
+        if _max_difference(model, accumulated) < 1e-5:
+            raise CheckFailed(f"{case}: the weights match a loop without "
+                              f"optimizer.zero_grad(): gradients accumulate, so every step "
+                              f"also repeats all earlier batches' gradients. Call "
+                              f"optimizer.zero_grad() before each loss.backward()")
+        raise CheckFailed(f"{case}: after the epoch your weights differ from the reference "
+                          f"loop's by up to {difference:.3g}. Per batch: "
+                          f"optimizer.zero_grad(), logits = model(images), "
+                          f"loss = criterion(logits, targets), loss.backward(), "
+                          f"optimizer.step(); once per batch, nothing else")
+    batch_losses = _batch_losses(start, batches)
+    if not math.isclose(got, ref_loss, rel_tol=1e-4, abs_tol=1e-6):
+        hint = ""
+        if math.isclose(got, sum(batch_losses), rel_tol=1e-4):
+            hint = (f" That is the sum of the {NUM_BATCHES} batch losses: divide by the number "
+                    f"of batches, so that the value does not grow with the size of the "
+                    f"data set.")
+        elif math.isclose(got, batch_losses[-1], rel_tol=1e-4):
+            hint = " That is the last batch's loss: average over all batches."
+        raise CheckFailed(f"{case}: you returned {got:.6g}, expected the mean batch loss "
+                          f"{ref_loss:.6g}.{hint}")
+    passed("train_one_epoch", 4)
+
+
+def _batch_losses(start: nn.Module, batches) -> list[float]:
+    """The loss of each batch as the reference loop sees it (before that batch's step)."""
+    model = copy.deepcopy(start).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    out = []
+    for images, targets in batches:
+        loss = _criterion(model(images), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        out.append(loss.item())
+    return out
+
+
+def _trained_tiny_model() -> nn.Module:
+    """A tiny model in training mode whose BatchNorm running statistics are far from those
+    of the evaluation batches (as after training on other data)."""
+    model = _tiny_model().train()
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for _ in range(5):
+            model(torch.randn(8, 3, SIZE, SIZE, generator=g) * 0.5 - 2)
+    return model
+
+
+def check_evaluate(evaluate) -> None:
+    """Check ``evaluate(model, criterion, loader) -> {"loss": ..., "dice": ...}``.
+
+    It must switch the model to eval mode, run without building a graph
+    (``torch.no_grad()``), leave weights and BatchNorm statistics alone, and return the loss
+    averaged over the batches and the Dice of ``sigmoid(logits) >= 0.5`` averaged over the
+    batches (the batches here have equal sizes, so that is also the mean over images).
+    Compared with ``training.evaluate``.
+    """
+    case = "an evaluation pass over 3 batches with a tiny network that was in training mode"
+    batches = _batches(seed=2)
+    start = _trained_tiny_model()
+    reference = training.evaluate(copy.deepcopy(start), batches, "cpu", _criterion)
+    model = copy.deepcopy(start)
+    seen = {"grad": False, "training": False}
+
+    def spy(module, inputs, output):
+        seen["grad"] |= bool(output.requires_grad)
+        seen["training"] |= module.training
+
+    model.register_forward_hook(spy)
+    got = _run(case, evaluate, model, _criterion, batches)
+    if not isinstance(got, dict) or not {"loss", "dice"} <= set(got):
+        raise CheckFailed(f"{case}: return a dict with the keys 'loss' and 'dice', got "
+                          f"{got!r:.80}")
+    stats = [(name, buf) for name, buf in model.named_buffers() if "running" in name]
+    start_stats = dict(start.named_buffers())
+    if seen["training"] or any(not torch.equal(buf, start_stats[name]) for name, buf in stats):
+        raise CheckFailed(f"{case}: the model ran in training mode, so BatchNorm normalised "
+                          f"each batch with its own statistics and changed its running "
+                          f"averages during evaluation. Call model.eval() before the loop")
+    if _max_difference(model, start) > 0:
+        raise CheckFailed(f"{case}: the weights changed during evaluation; an evaluation "
+                          f"pass has no backward pass and no optimiser step")
+    if seen["grad"]:
+        raise CheckFailed(f"{case}: the model's outputs require grad, so autograd kept a "
+                          f"graph of every batch it evaluated. Run the loop inside "
+                          f"`with torch.no_grad():` (the numbers stay the same; the memory "
+                          f"and time of the graph are saved)")
+    loss = _number(case + ", 'loss'", got["loss"])
+    if not math.isclose(loss, reference["loss"], rel_tol=1e-4, abs_tol=1e-6):
+        hint = ""
+        if math.isclose(loss, reference["loss"] * NUM_BATCHES, rel_tol=1e-4):
+            hint = (f" That is the sum of the {NUM_BATCHES} batch losses: divide by the number "
+                    f"of batches.")
+        raise CheckFailed(f"{case}: 'loss' is {loss:.6g}, expected the mean batch loss "
+                          f"{reference['loss']:.6g}.{hint}")
+    dice = _number(case + ", 'dice'", got["dice"])
+    if not math.isclose(dice, reference["dice"], rel_tol=1e-4, abs_tol=1e-6):
+        raise CheckFailed(f"{case}: 'dice' is {dice:.6g}, expected {reference['dice']:.6g}. "
+                          f"Threshold the probabilities, torch.sigmoid(logits) >= 0.5 (not the "
+                          f"logits at 0.5), score each batch with metrics.dice_score(pred, "
+                          f"targets) and average over the batches")
+    passed("evaluate", 5)
