@@ -94,12 +94,12 @@ def _flop_counts(model: nn.Module, input_shape) -> dict[str, int]:
         raise ValueError(f"input_shape must be a tuple of positive integers including the "
                          f"batch, e.g. (1, 3, 64, 64); got {input_shape!r}")
     param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False, depth=None) as counter:
-            model(torch.zeros(shape, device=device))
+            # new_zeros: the input lands on the parameters' device, whichever that is
+            model(torch.zeros(shape) if param is None else param.new_zeros(shape))
     finally:
         model.train(was_training)
     per_module = {key: int(sum(per_op.values()))

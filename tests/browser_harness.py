@@ -44,6 +44,9 @@ LAB_SETTINGS = {
         "fetchNews": "false",
         "checkForUpdates": False,
     },
+    # Every cell in the page: with the default windowing, cells scrolled out of view leave
+    # the DOM, and with them the error output a test looks for.
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 
 

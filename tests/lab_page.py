@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 from browser_harness import LabServer
 
-ERROR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]'
-VISIBLE_ERROR = f".jp-NotebookPanel:not(.lm-mod-hidden) {ERROR_OUTPUT}"
+# JupyterLab 4 renders an error as stderr text (there is no error mime type in the page), so
+# an error is a stderr output of the shown notebook that holds a traceback's header.
+FIND_ERROR = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) '
+    + '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')].find(
+    e => e.textContent.includes('Traceback (most recent call last)'))"""
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
@@ -84,19 +87,19 @@ def run_all_cells(page, timeout_ms: float, allow_error: bool = False) -> str:
         p => p.textContent.includes('[*]'))"""
     page.wait_for_function(running, timeout=15_000)
     page.wait_for_function(
-        f"""() => document.querySelector('{VISIBLE_ERROR}')
+        f"""() => ({FIND_ERROR})()
                   || !({running})() && [...document.querySelectorAll('.jp-StatusBar-TextItem')]
                      .some(e => / \\| Idle$/.test(e.textContent.trim()))""",
         timeout=timeout_ms,
         polling=250,
     )
-    errors = page.locator(VISIBLE_ERROR)
-    if not errors.count():
+    error = page.evaluate(f"() => ({FIND_ERROR})()?.innerText || ''")
+    if not error:
         return ""
     if allow_error:
         wait_kernel_idle(page, timeout_ms)  # Run All stops at the error; let it settle
-        return errors.first.inner_text()
-    raise AssertionError(f"a cell raised in the browser:\n{errors.first.inner_text()[-3000:]}")
+        return error
+    raise AssertionError(f"a cell raised in the browser:\n{error[-3000:]}")
 
 
 @dataclass

@@ -265,7 +265,7 @@ class JaccardEpsTwice(losses.JaccardLoss):
     def forward(self, logits, target):
         p = torch.sigmoid(logits)
         inter = (p * target).sum((1, 2, 3))
-        sizes = (p + target).sum((1, 2, 3))
+        sizes = (p**2 + target**2 if self.squared else p + target).sum((1, 2, 3))
         return (1 - (inter + self.eps) / (sizes - inter + self.eps)).mean()
 
 

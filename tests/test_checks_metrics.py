@@ -83,6 +83,14 @@ def per_image_tensors(pred, target):
     return right_binary_metrics(pred, target) | {"dice": dice}
 
 
+def test_the_exercise_stub_passes_through():
+    def stub(pred, target):
+        raise NotImplementedError("count the four kinds of pixel first")
+
+    with pytest.raises(NotImplementedError, match="count the four kinds"):
+        checks.check_binary_metrics(stub)
+
+
 def test_right_binary_metrics_pass(capsys):
     checks.check_binary_metrics(right_binary_metrics)
     assert capsys.readouterr().out == "✔ binary_metrics: all 9 checks passed.\n"
@@ -108,6 +116,9 @@ def test_reference_passes_and_tensor_numbers_are_accepted():
     (without_precision, r"the dict lacks \['precision'\]"),
     (per_image_tensors, r"dice, two images.*: return one number, got a tensor of shape \(2,\)"),
     (lambda p, t: list(right_binary_metrics(p, t).values()), "return a dict with the keys"),
+    (lambda p, t: right_binary_metrics(p, t) | ({"sensitivity": 0.0} if p.bool().all() else {}),
+     r"sensitivity, everything predicted, everything true: expected 1, got 0; sensitivity is "
+     r"the share of the TRUE foreground"),
     (lambda p, t: right_binary_metrics(p, t) | {"iou": right_binary_metrics(p, t)["dice"]},
      r"iou, one 2x2 image.*: expected 0.333333, got 0.5; iou is the overlap over the union"),
 ])

@@ -173,3 +173,9 @@ def evaluate_with_a_step(model, criterion, loader):
 def test_evaluation_slips_are_named(answer, message):
     with pytest.raises(CheckFailed, match=message):
         checks.check_evaluate(answer)
+
+
+def test_checks_run_on_the_lesson_device(capsys):
+    checks.check_train_one_epoch(good_epoch, torch.device("cpu"))
+    checks.check_evaluate(make_evaluate(), "cpu")
+    assert capsys.readouterr().out.count("checks passed") == 2

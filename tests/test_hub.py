@@ -248,6 +248,13 @@ def student(chromium, server):
         bh.shutdown_sessions(server)
 
 
+@pytest.fixture(scope="module")
+def cloned(student, link):
+    """The student followed the link once: the course is cloned, exercise 00 is open."""
+    follow(student, link)
+    return student
+
+
 def follow(page, link: str) -> None:
     page.goto(link, timeout=PULL_MS)
     page.wait_for_url(re.compile(rf"/user/{USER}/lab/tree/{CLONE}/notebooks/exercises/00-"),
@@ -270,22 +277,20 @@ def test_login_form_lands_in_the_users_lab(logged_in, hub):
 
 
 def test_link_clones_the_course_and_opens_exercise_00_on_the_course_kernel(
-        student, link, hub, screenshots):
-    follow(student, link)
+        cloned, hub, screenshots):
+    student = cloned
     clone = hub.homes / USER / CLONE
     assert (clone / hublink.lesson_notebook("00")).is_file()
     assert lp.kernel_name(student) == KERNELSPEC["display_name"]
     error = lp.run_all_cells(student, RUN_ALL_MS, allow_error=True)
     student.screenshot(path=screenshots / "hub-exercise-00.png")
-    print("DEBUG prompts", student.locator(".jp-InputPrompt").all_inner_texts())  # DEBUG
-    print("DEBUG outputs", student.locator(".jp-OutputArea-output").count())  # DEBUG
-    print("DEBUG status", student.locator(".jp-StatusBar-TextItem").all_inner_texts())  # DEBUG
     # The exercise runs up to its first stub, which says what to write.
     assert "NotImplementedError" in error and "ModuleNotFoundError" not in error, error
 
 
-def test_link_again_pulls_upstream_and_keeps_the_students_edit(student, link, hub,
+def test_link_again_pulls_upstream_and_keeps_the_students_edit(cloned, link, hub,
                                                                course_repo):
+    student = cloned
     notebook = hub.homes / USER / CLONE / hublink.lesson_notebook("00")
     stub = student.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").filter(
         has_text="raise NotImplementedError").first
@@ -334,9 +339,9 @@ def test_harness_tells_a_working_callback_from_a_broken_one(page, server, toy, w
 
 
 @pytest.mark.parametrize(("lesson", "description", "name"), LESSONS)
-def test_slider_redraws_figure_and_metrics(page, server, hub, student, lesson, description,
+def test_slider_redraws_figure_and_metrics(page, server, hub, cloned, lesson, description,
                                            name, screenshots):
-    """On the clone's solution notebook (``student`` made the clone), with the course kernel."""
+    """On the clone's solution notebook, with the course kernel."""
     found = sorted((hub.homes / USER / CLONE / "notebooks" / "solutions").glob(
         f"{lesson}-*.ipynb"))
     assert found, f"the clone has no solution notebook for lesson {lesson}"

@@ -108,7 +108,9 @@ def test_every_stub_says_what_to_do(lesson):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_no_outputs_except_pinned(lesson, kind):
     nb = _read(kind, lesson)
-    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.metadata.kernelspec == authoring.KERNELSPEC
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert (first.id, first.source) == (f"{lesson[:2]}-kernel-check", authoring.KERNEL_CHECK)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue

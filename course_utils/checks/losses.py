@@ -241,16 +241,15 @@ def check_jaccard_loss(loss_cls) -> None:
     big, small = torch.ones(1, 1, 2, 2), _mask([[1, 0], [0, 0]])
     no_sigmoid = "You used the logits as probabilities: apply torch.sigmoid first."
     not_one_minus = "That is the soft Jaccard index itself; the loss is 1 minus it."
+    no_minus = ("The union is sum(y) + sum(p) minus the intersection sum(p * y); without the "
+                "minus you get half the Dice.")
     cases = [
         ("a perfect prediction (probabilities exactly 0 and 1)", plain, _certain(QUARTER),
-         QUARTER, 0.0, {}),
+         QUARTER, 0.0, {no_minus: 0.5, not_one_minus: 1.0}),
         ("a prediction of all background, target a quarter of the image", plain,
          _certain(torch.zeros_like(QUARTER)), QUARTER, 1.0, {not_one_minus: 0.0}),
         ("probabilities 0.5 everywhere (logits 0), target a quarter of the image", plain, half,
-         QUARTER, 1 - 2 / 10, {
-             "The union is sum(y) + sum(p) minus the intersection sum(p * y); without the "
-             "minus you get half the Dice.": 1 - 2 / 12,
-             not_one_minus: 2 / 10, no_sigmoid: 1.0}),
+         QUARTER, 1 - 2 / 10, {no_minus: 1 - 2 / 12, not_one_minus: 2 / 10, no_sigmoid: 1.0}),
         ("a batch of two: a 4-pixel cell found exactly, a 1-pixel cell missed", plain,
          torch.cat([_certain(big), _certain(torch.zeros_like(small))]),
          torch.cat([big, small]), 0.5, {

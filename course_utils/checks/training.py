@@ -25,17 +25,17 @@ __all__ = ["check_evaluate", "check_train_one_epoch"]
 NUM_BATCHES, BATCH, SIZE = 3, 4, 8
 
 
-def _tiny_model() -> nn.Module:
+def _tiny_model(device) -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.Conv2d(4, 1, 3, padding=1))
+                         nn.Conv2d(4, 1, 3, padding=1)).to(device)
 
 
-def _batches(seed: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(device, seed: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Equal-sized batches: the mean over batches is then also the mean over images."""
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(BATCH, 3, SIZE, SIZE, generator=g) * 2 + 1,
-             (torch.rand(BATCH, 1, SIZE, SIZE, generator=g) > 0.6).float())
+    return [(torch.randn(BATCH, 3, SIZE, SIZE, generator=g).mul(2).add(1).to(device),
+             (torch.rand(BATCH, 1, SIZE, SIZE, generator=g) > 0.6).float().to(device))
             for _ in range(NUM_BATCHES)]
 
 
@@ -81,21 +81,23 @@ def _run(case: str, fn, *args):
         raise CheckFailed(f"{case}: your code raised {type(exc).__name__}: {exc}") from exc
 
 
-def check_train_one_epoch(train_one_epoch) -> None:
+def check_train_one_epoch(train_one_epoch, device="cpu") -> None:
     """Check ``train_one_epoch(model, criterion, optimizer, loader) -> float``.
 
     It must put the model in training mode, and for every batch clear the gradients, compute
     the loss, backpropagate and take an optimiser step; it returns the mean of the batch
     losses. Compared with ``training.train_one_epoch`` on a tiny network with BatchNorm
-    (plain SGD, so that every slip shows in the weights).
+    (plain SGD, so that every slip shows in the weights). The network and the batches live
+    on ``device``, as in the lesson.
     """
     case = "one epoch of 3 batches on a tiny network (SGD, lr 0.1)"
-    batches = _batches()
-    reference = _tiny_model().eval()
+    device = torch.device(device)
+    batches = _batches(device)
+    reference = _tiny_model(device).eval()
     ref_loss = training.train_one_epoch(reference, _criterion,
                                         torch.optim.SGD(reference.parameters(), lr=0.1),
-                                        batches, "cpu")
-    start = _tiny_model().eval()  # as a model is after an evaluation pass
+                                        batches, device)
+    start = _tiny_model(device).eval()  # as a model is after an evaluation pass
     model = copy.deepcopy(start)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     got = _number(case, _run(case, train_one_epoch, model, _criterion, optimizer, batches))
@@ -111,12 +113,13 @@ def check_train_one_epoch(train_one_epoch) -> None:
                               f"every batch")
         raise CheckFailed(f"{case}: the weights did not change; call optimizer.step() after "
                           f"loss.backward() for every batch")
+    tolerance = 1e-5 if device.type == "cpu" else 1e-3  # GPU kernels may round differently
     difference = _max_difference(model, reference)
-    if difference > 1e-5:
+    if difference > tolerance:
         accumulated = copy.deepcopy(start)
         _train_without_zero_grad(accumulated, torch.optim.SGD(accumulated.parameters(), lr=0.1),
                                  batches)
-        if _max_difference(model, accumulated) < 1e-5:
+        if _max_difference(model, accumulated) < tolerance:
             raise CheckFailed(f"{case}: the weights match a loop without "
                               f"optimizer.zero_grad(): gradients accumulate, so every step "
                               f"also repeats all earlier batches' gradients. Call "
@@ -154,30 +157,31 @@ def _batch_losses(start: nn.Module, batches) -> list[float]:
     return out
 
 
-def _trained_tiny_model() -> nn.Module:
+def _trained_tiny_model(device) -> nn.Module:
     """A tiny model in training mode whose BatchNorm running statistics are far from those
     of the evaluation batches (as after training on other data)."""
-    model = _tiny_model().train()
+    model = _tiny_model(device).train()
     g = torch.Generator().manual_seed(5)
     with torch.no_grad():
         for _ in range(5):
-            model(torch.randn(8, 3, SIZE, SIZE, generator=g) * 0.5 - 2)
+            model(torch.randn(8, 3, SIZE, SIZE, generator=g).mul(0.5).sub(2).to(device))
     return model
 
 
-def check_evaluate(evaluate) -> None:
+def check_evaluate(evaluate, device="cpu") -> None:
     """Check ``evaluate(model, criterion, loader) -> {"loss": ..., "dice": ...}``.
 
     It must switch the model to eval mode, run without building a graph
     (``torch.no_grad()``), leave weights and BatchNorm statistics alone, and return the loss
     averaged over the batches and the Dice of ``sigmoid(logits) >= 0.5`` averaged over the
     batches (the batches here have equal sizes, so that is also the mean over images).
-    Compared with ``training.evaluate``.
+    Compared with ``training.evaluate``; the network and the batches live on ``device``.
     """
     case = "an evaluation pass over 3 batches with a tiny network that was in training mode"
-    batches = _batches(seed=2)
-    start = _trained_tiny_model()
-    reference = training.evaluate(copy.deepcopy(start), batches, "cpu", _criterion)
+    device = torch.device(device)
+    batches = _batches(device, seed=2)
+    start = _trained_tiny_model(device)
+    reference = training.evaluate(copy.deepcopy(start), batches, device, _criterion)
     model = copy.deepcopy(start)
     seen = {"grad": False, "training": False}
 

@@ -398,7 +398,7 @@ print(f"stable BCE = PyTorch's BCE with logits at {x.numel():,} logits x 3 targe
 # %%
 def overconfident_model() -> torch.nn.Module:
     config.seed_everything(SEED)
-    net = models.EncDec(width=WIDTH, depth=DEPTH)
+    net = models.EncDec(width=WIDTH, depth=DEPTH).to(DEVICE)
     with torch.no_grad():
         net.head.bias.fill_(-100.0)
     return net
@@ -502,7 +502,7 @@ def train_one_epoch(model, criterion, optimizer, loader) -> float:
 # %%
 from course_utils.checks.training import check_evaluate, check_train_one_epoch
 
-check_train_one_epoch(train_one_epoch)
+check_train_one_epoch(train_one_epoch, DEVICE)
 
 # %% [markdown]
 # ### Task: one evaluation pass
@@ -530,7 +530,7 @@ def evaluate(model, criterion, loader) -> dict[str, float]:
 
 
 # %%
-check_evaluate(evaluate)
+check_evaluate(evaluate, DEVICE)
 
 # %% [markdown]
 # ### Your loop at work, and a lesson about BatchNorm
@@ -691,7 +691,7 @@ print(f"saved {checkpoint.name}: {checkpoint.stat().st_size / 1e3:.0f} kB")
 
 # %%
 config.seed_everything(SEED + 1)
-fresh = models.EncDec(width=WIDTH, depth=DEPTH)
+fresh = models.EncDec(width=WIDTH, depth=DEPTH).to(DEVICE)
 print(f"before loading: max |difference| to the trained model's probabilities "
       f"{(training.predict(fresh, test_loader, DEVICE) - probs).abs().max():.3f}")
 settings = training.load_checkpoint(checkpoint, fresh)

@@ -100,9 +100,9 @@ print(f"most frequent: {data.FACADE_CLASSES[order[0]]} {share[order[0]]:.1%}; "
       f"ratio {share[order[0]] / share[order[-1]]:.0f}:1")
 
 # %% [markdown]
-# The printed ratio is the number of pixels of the most frequent class (on facades that is
-# normally the wall, "facade") per pixel of the rarest one. A loss that averages over pixels
-# hears the frequent class that many times more often than the rare one.
+# The printed ratio is the number of pixels of the most frequent class per pixel of the
+# rarest one (both named in the line). A loss that averages over pixels hears the frequent
+# class that many times more often than the rare one.
 
 # %% [markdown]
 # ## Softmax cross-entropy, pixel by pixel
@@ -149,9 +149,9 @@ check_cross_entropy(cross_entropy)
 #
 # The exercise sheet describes each facade segmentation as a tensor of shape
 # $12 \times H \times W$: a **one-hot** encoding, with a 1 in the channel of the pixel's
-# class and 0 in the eleven others. Our dataset stores the same information as an index map
-# $H \times W$, twelve times smaller and the form `ignore_index` works with. Both forms are
-# common: a multi-class Dice loss, for example, compares the softmax output with a one-hot
+# class and 0 in the eleven others. Our dataset stores the same information as an index
+# map $H \times W$: twelve times fewer numbers, and the form `ignore_index` works with.
+# Both forms are common: a multi-class Dice loss, for example, compares the softmax output with a one-hot
 # target channel by channel.
 #
 # What should the one-hot hold at a padding pixel (255)? It belongs to no class, so its
@@ -218,7 +218,7 @@ assert torch.allclose(with_index, per_label_1h)  # an identity, whatever the log
 # A common remedy for unequal classes is to weight each class by its inverse frequency,
 # $w_c \propto 1/f_c$, so that every class contributes about equally to the loss. That is a
 # strong correction: a pixel of the rarest class then counts as much as the printed ratio
-# of wall pixels. A milder one uses the square root, $w_c \propto f_c^{-1/2}$. Both are scaled so that
+# of pixels of the most frequent class. A milder one uses the square root, $w_c \propto f_c^{-1/2}$. Both are scaled so that
 # the weights average 1 (the weighted mean above does not care about the scale).
 #
 # ### Task: weights from frequencies
@@ -516,8 +516,8 @@ config.record_result(f"test mIoU ({best})", test_miou)
 #
 # 1. A model that labels every pixel "facade" — what pixel accuracy and what mIoU does it
 #    get here? Why does the lesson report mIoU?
-# 2. Why do class weights lower the IoU of the wall even though the wall is still mostly
-#    recognised?
+# 2. Why do class weights usually lower the IoU of the wall even though the wall is still
+#    mostly recognised?
 # 3. The thin classes suffer most from the low resolution of quick mode. Name two changes
 #    that should help them, other than weights.
 # 4. With class weights $w$, `nn.CrossEntropyLoss(weight=w, ignore_index=255)` on index

@@ -67,9 +67,9 @@ config.seed_everything(SEED);
 # scores it **1.0** (the checks test this policy).
 #
 # Over a batch of images there are two ways to average: score each image and take the mean
-# (what the course, and most papers on cell segmentation, report), or pool the counts of
-# all pixels as if the batch were one big image. They differ as soon as the objects differ
-# in size, since pooling lets the large objects dominate.
+# (what the course's metrics do), or pool the counts of all pixels as if the batch were one
+# big image. Pooling lets the images with many foreground pixels dominate; a number below
+# shows the difference.
 #
 # ### Task: every metric in one function
 #
@@ -136,6 +136,17 @@ for name, pred in [("2 px too small", square(grow=-2)), ("2 px too large", squar
     m = binary_metrics(pred[None], truth[None])
     f1 = 2 * m["precision"] * m["sensitivity"] / (m["precision"] + m["sensitivity"])
     print(f"{name:18s} {m['precision']:9.4f} {m['sensitivity']:7.4f} {f1:7.4f} {m['dice']:7.4f}")
+
+# %% [markdown]
+# The same three predictions as one batch: the mean of their per-image scores, and the
+# score of all their pixels pooled as one tall image, where the too-large prediction, with
+# the most pixels, weighs most.
+
+# %%
+trio, truths = torch.stack([square(grow=-2), square(grow=2), square(shift=3)]), truth.expand(3, -1, -1)
+per_image = binary_metrics(trio, truths)["dice"]
+pooled = binary_metrics(trio.reshape(1, -1, trio.shape[-1]), truths.reshape(1, -1, trio.shape[-1]))
+print(f"mean of the per-image Dice {per_image:.4f}; Dice of all pixels pooled {pooled['dice']:.4f}")
 
 # %% [markdown]
 # ## IoU and Dice say the same thing
