@@ -13,7 +13,10 @@ Generated notebooks carry no outputs, the course's kernelspec ``seg-course`` (th
 the README registers, so that JupyterLab starts it without asking) and stable cell ids, so a
 rebuild of an unchanged source gives identical files (``build(check=True)`` relies on it).
 Before a lesson's first code cell the build puts ``KERNEL_CHECK``: on a kernel that cannot
-import ``course_utils`` it says which kernel to pick and how to register it.
+import ``course_utils`` it says which kernel to pick and how to register it; on the right
+kernel it installs ``hints``, which explains the usual device, dtype and shape errors.
+After the parameters cell it puts ``MEMORY_START`` and at the end ``MEMORY_RELEASE``: on a
+shared GPU a lesson says what is free when it starts and hands its memory back at the end.
 The one exception: a code cell starting with ``# NBVAL_CHECK_OUTPUT`` carries its *pinned*
 output in the solution notebook, which nbval then compares on every run. ``pin`` executes a
 lesson and stores those outputs in ``src/pinned/NN-slug.json``, keyed by the cell's source,
@@ -31,7 +34,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-__all__ = ["KERNEL_CHECK", "KERNELSPEC", "AuthoringError", "build", "build_lesson",
+__all__ = ["KERNEL_CHECK", "KERNELSPEC", "MEMORY_RELEASE", "MEMORY_START", "AuthoringError", "build", "build_lesson",
            "exercise_cells", "lesson_sources", "pin"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -54,7 +57,11 @@ except ImportError as error:
         "  .venv/bin/python -m ipykernel install --user --name {KERNELSPEC['name']} "
         "--display-name '{KERNELSPEC['display_name']}'\\n"
         "(README.md, 'On the course JupyterHub')"
-    ) from None"""
+    ) from None
+# Plain-language help under the errors students meet most (device, dtype, shape, memory).
+from course_utils import hints
+
+hints.install();"""
 
 
 class AuthoringError(ValueError):
@@ -143,6 +150,38 @@ def _add_kernel_check(nb, lesson: str) -> None:
     nb.cells.insert(first, check)
 
 
+# A shared GPU: each lesson says what is free when it starts and hands its memory back at
+# the end. Both cells follow the parameters cell (the code cell that sets ``SEED``), which
+# defines ``DEVICE``.
+MEMORY_START = """\
+from course_utils import resources
+
+resources.print_memory_use(DEVICE);  # on a shared GPU: what is free before this lesson starts"""
+MEMORY_RELEASE_NOTE = """\
+## Before you close this notebook
+
+On a shared GPU, hand back the memory this lesson still holds, so that other students'
+kernels can use it. Restarting or shutting down the kernel frees everything."""
+MEMORY_RELEASE = "resources.release_memory(DEVICE);"
+
+
+def _add_memory_cells(nb, lesson: str) -> None:
+    """After the parameters cell put ``MEMORY_START``; at the end ``MEMORY_RELEASE`` with a
+    note above it. Lessons without a parameters cell get neither."""
+    params = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
+        line.startswith("SEED = ") for line in c.source.splitlines())), None)
+    if params is None:
+        return
+    start = nbformat.v4.new_code_cell(MEMORY_START)
+    start.id = f"{lesson[:2]}-memory-start"
+    nb.cells.insert(params + 1, start)
+    note = nbformat.v4.new_markdown_cell(MEMORY_RELEASE_NOTE)
+    note.id = f"{lesson[:2]}-memory-note"
+    release = nbformat.v4.new_code_cell(MEMORY_RELEASE)
+    release.id = f"{lesson[:2]}-memory-release"
+    nb.cells.extend([note, release])
+
+
 def _solution_cells(cells, lesson: str):
     out = []
     for i, cell in enumerate(cells):
@@ -187,6 +226,7 @@ def build_lesson(source: Path) -> dict[str, str]:
     exercise = _notebook(exercise_cells(solution.cells, lesson), lesson)
     for nb in (solution, exercise):
         _add_kernel_check(nb, lesson)
+        _add_memory_cells(nb, lesson)
     _apply_pins(solution, source)
     for nb in (solution, exercise):
         nbformat.validate(nb)

@@ -85,7 +85,8 @@ def run_all_cells(page, timeout_ms: float, allow_error: bool = False) -> str:
     running = """() => [...document.querySelectorAll(
         '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt')].some(
         p => p.textContent.includes('[*]'))"""
-    page.wait_for_function(running, timeout=15_000)
+    # a cell that fails at once may end before "[*]" is ever seen
+    page.wait_for_function(f"() => ({running})() || ({FIND_ERROR})()", timeout=15_000)
     page.wait_for_function(
         f"""() => ({FIND_ERROR})()
                   || !({running})() && [...document.querySelectorAll('.jp-StatusBar-TextItem')]

@@ -400,3 +400,23 @@ def test_kernel_check_says_which_kernel_to_pick_and_how_to_register_it():
     assert ("  .venv/bin/python -m ipykernel install --user --name seg-course "
             "--display-name 'Segmentation course'\n") in last
     assert "During handling" not in done.stderr  # "from None": one short traceback
+
+
+def test_memory_cells_follow_the_parameters_cell_and_end_the_lesson(tmp_path):
+    root = _lesson_dir(tmp_path, "# %% [markdown]\n# # 01 · Demo\n\n# %%\nSEED = 0\n"
+                                 "DEVICE = 'cpu'\n\n# %%\nx = SEED + 1\n")
+    authoring.build(root)
+    for kind in ("solutions", "exercises"):
+        cells = _read(root / kind / "01-demo.ipynb").cells
+        assert [c.source for c in cells[1:3]] == ["SEED = 0\nDEVICE = 'cpu'",
+                                                  authoring.MEMORY_START]
+        assert cells[3].source == "x = SEED + 1"
+        assert [c.id for c in cells[-2:]] == ["01-memory-note", "01-memory-release"]
+        assert cells[-1].source == authoring.MEMORY_RELEASE
+
+
+def test_a_lesson_without_parameters_gets_no_memory_cells(tmp_path):
+    root = _lesson_dir(tmp_path, "# %% [markdown]\n# # 01 · Demo\n\n# %%\nx = 1\n")
+    authoring.build(root)
+    cells = _read(root / "solutions" / "01-demo.ipynb").cells
+    assert [c.source for c in cells] == ["# 01 · Demo", "x = 1"]
