@@ -27,6 +27,8 @@ __all__ = ["AUDIT_DEVICE", "DeviceAudit", "DeviceAuditError", "install"]
 AUDIT_DEVICE = torch.device("cpu", 0)
 _CPU = torch.device("cpu")
 # Operations that accept tensors on two devices (a CPU index into a GPU tensor, copies).
+_COPIES = {"__deepcopy__", "__reduce_ex__", "__getstate__", "__setstate__", "clone",
+           "detach", "requires_grad_"}
 _MIXING_ALLOWED = {"__getitem__", "__setitem__", "copy_", "to", "_has_compatible_shallow_copy_type",
                    "__set__", "new_tensor", "equal"}
 
@@ -74,6 +76,8 @@ class DeviceAudit(TorchFunctionMode):
         kwargs = kwargs or {}
         if _is(func, torch.Tensor.device, "__get__"):
             return AUDIT_DEVICE if self.moved(args[0]) else func(*args)
+        if _is(func, torch.Tensor.data, "__get__"):  # ``.data`` aliases the same storage
+            return self._mark(func(*args), self.moved(args[0]))
         if _is(func, torch.Tensor.grad, "__get__"):  # autograd builds gradients where their tensor lives
             grad = func(*args)
             return self._mark(grad, True) if grad is not None and self.moved(args[0]) else grad
@@ -101,6 +105,8 @@ class DeviceAudit(TorchFunctionMode):
             if name in ("to", "cpu") and out is args[0] and self.moved(out) != to_audit:
                 out = out.view_as(out)  # a new tensor object: the "copy" on the other device
             return self._mark(out, to_audit)
+        if name in _COPIES:  # copy.deepcopy and pickling: the copy lives where the original does
+            return self._mark(func(*args, **kwargs), self.moved(args[0]))
         tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         on = [t for t in tensors if self.moved(t)]
         if on and name in ("numpy", "__array__"):
@@ -128,5 +134,20 @@ def install() -> DeviceAudit:
     if _installed is None:
         _installed = DeviceAudit()
         _installed.__enter__()
+        _parameters_follow_their_data(_installed)
     return _installed
+
+
+def _parameters_follow_their_data(audit: DeviceAudit) -> None:
+    """``nn.Parameter(t)`` (as in ``copy.deepcopy(model)``) wraps ``t`` without passing
+    through the mode: a parameter made from a tensor on DEVICE is on DEVICE."""
+    new = torch.nn.Parameter.__new__
+
+    def audited_new(cls, data=None, requires_grad=True):
+        param = new(cls, data, requires_grad)
+        if data is not None and audit.moved(data):
+            audit._mark(param, True)
+        return param
+
+    torch.nn.Parameter.__new__ = staticmethod(audited_new)
 

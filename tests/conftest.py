@@ -36,7 +36,8 @@ def _isolated_env(request, monkeypatch, tmp_path):
     the caller's environment, sharing its cache of synthetic data."""
     if request.node.get_closest_marker("notebooks"):
         return
-    for name in ("COURSE_DATA_DIR", "COURSE_DEVICE", "COURSE_RESULTS_FILE"):
+    for name in ("COURSE_DATA_DIR", "COURSE_DEVICE", "COURSE_DEVICE_AUDIT",
+                 "COURSE_RESULTS_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
 

@@ -67,6 +67,10 @@ def test_code_that_keeps_to_one_device_runs_and_gives_cpu_numbers():
         loss = training.train_one_epoch(model, nn.BCEWithLogitsLoss(), opt, loader,
                                         config_device)
         assert model[0].weight.grad.device == config_device
+        import copy
+        twin = copy.deepcopy(model)  # a copy lives where the original does
+        assert twin[0].weight.device == config_device
+        assert twin(xd).shape == (2, 1, 8, 8)
         probs = training.predict(model, x)  # runs where the model is; returns CPU tensors
         assert probs.device == torch.device("cpu") and probs.shape == (2, 1, 8, 8)
         print("fine", round(loss, 3))
