@@ -20,6 +20,7 @@ encoder-decoder clearly behind on boundary F1; Otsu Dice below 0.7 on both twins
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from course_utils import config, data, metrics, models, training  # noqa: E402
+from course_utils import config, data, metrics, models, synthetic, training  # noqa: E402
 from course_utils.baselines import otsu_threshold  # noqa: E402
 
 # The parameters cells of lessons 06 and 03 (tests/test_benchmarks.py keeps them in step).
@@ -87,14 +88,16 @@ def facade_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
     rows = [f"### Facades, {mode} mode: U-Net width {cfg['width']}, {h} x {w}, {epochs} epochs, "
             f"seed {seed}, {len(sets['train'])} training images ({sets['train'].source.kind}); "
             f"{seconds:.0f} s of training for both runs", "",
-            "| class | share | IoU unweighted | IoU sqrt weights | recall unweighted | recall sqrt weights |",
+            "| class | share | IoU unweighted | IoU sqrt weights | recall unweighted "
+            "| recall sqrt weights |",
             "|---|---|---|---|---|---|"]
     for c in freq.argsort(descending=True).tolist():
         rows.append(f"| {names[c]} | {freq[c]:.1%} | {iou['unweighted'][c]:.3f} | "
                     f"{iou['sqrt weights'][c]:.3f} | {recall['unweighted'][c]:.3f} | "
                     f"{recall['sqrt weights'][c]:.3f} |")
     miou = {n: torch.nanmean(v).item() for n, v in iou.items()}
-    rows.append(f"| **mIoU** | | **{miou['unweighted']:.3f}** | **{miou['sqrt weights']:.3f}** | | |")
+    rows.append(f"| **mIoU** | | **{miou['unweighted']:.3f}** | "
+                f"**{miou['sqrt weights']:.3f}** | | |")
     high = [names[c] for c in range(len(names)) if c > 1 and iou["unweighted"][c] > 0.90]
     gain_r = (recall["sqrt weights"][rare] - recall["unweighted"][rare]).tolist()
     gain_i = (iou["sqrt weights"][rare] - iou["unweighted"][rare]).tolist()
@@ -105,7 +108,8 @@ def facade_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
              f"{', '.join(high) if high else 'none'}.",
              f"- Otsu per image, better polarity, on the openings ({', '.join(OPENINGS)}): "
              f"Dice {otsu:.3f}.",
-             f"- Targets (full mode): mIoU 0.40-0.65 -> {_mark(0.40 <= miou['unweighted'] <= 0.65)}; "
+             f"- Targets (full mode): mIoU 0.40-0.65 -> "
+             f"{_mark(0.40 <= miou['unweighted'] <= 0.65)}; "
              f"no other class above 0.90 -> {_mark(not high)}; weights raise the rare recall -> "
              f"{_mark(np.mean(gain_r) > 0)}; Otsu below 0.7 -> {_mark(otsu < 0.7)}.", ""]
     return rows
@@ -125,7 +129,8 @@ def cell_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
         seconds += time.perf_counter() - start
         scores[name] = training.test_scores(model, test_loader, tolerance=cfg["size"] // 64)
     test = sets["test"]
-    otsu = otsu_dice(test.images, test.targets[:, 0].bool(), torch.ones_like(test.targets[:, 0]).bool())
+    masks = test.targets[:, 0].bool()
+    otsu = otsu_dice(test.images, masks, torch.ones_like(masks))
     gap = scores["U-Net"]["boundary F1"] - scores["EncDec"]["boundary F1"]
     dice = scores["U-Net"]["Dice"]
     return [f"### Cells, {mode} mode: width {cfg['width']}, depth {CELLS_DEPTH}, "
@@ -140,6 +145,18 @@ def cell_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
             f"Otsu below 0.7 -> {_mark(otsu < 0.7)}.", ""]
 
 
+def generation_rows() -> list[str]:
+    """Seconds to write each twin at its real size, into a scratch folder."""
+    rows = [f"### Generation (twin version {synthetic.TWIN_VERSION})", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, make in (("cells (651 crops)", synthetic.make_synthetic_phc),
+                           ("facades (378 photos)", synthetic.make_synthetic_facade)):
+            start = time.perf_counter()
+            make(Path(tmp) / name.split()[0])
+            rows.append(f"- {name}: {time.perf_counter() - start:.1f} s")
+    return rows + [""]
+
+
 def _mark(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -148,13 +165,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("quick", "full", "both"), default="quick")
     parser.add_argument("--twin", choices=("facade", "cells", "both"), default="both")
-    parser.add_argument("--epochs", type=int, help="override the lessons' epochs (e.g. full mode on a CPU)")
+    parser.add_argument("--epochs", type=int,
+                        help="override the lessons' epochs (e.g. full mode on a CPU)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generation", action="store_true",
+                        help="also time writing both twins from scratch")
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
     device = config.get_device()
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.generation:
+        print("\n".join(generation_rows()), flush=True)
     for mode in ("quick", "full") if args.mode == "both" else (args.mode,):
         if args.twin in ("facade", "both"):
             epochs = args.epochs or FACADE[mode]["epochs"]

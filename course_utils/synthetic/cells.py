@@ -12,7 +12,6 @@ from PIL import Image
 
 from course_utils.synthetic.common import check_int, prepare
 
-
 _N_ANGLES = 1024
 _LABEL_WANDER = 1.0  # px at size 128: std of the hand-drawn label's offset from the outline
 

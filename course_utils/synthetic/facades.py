@@ -11,8 +11,8 @@ element is jittered against its label rectangle, and the whole photo is slightly
 """
 
 import numpy as np
-from PIL import Image, ImageDraw
-from scipy.ndimage import gaussian_filter, map_coordinates
+from PIL import Image, ImageDraw, ImageFilter
+from scipy.ndimage import gaussian_filter
 
 from course_utils.facade_classes import FACADE_CLASSES, FACADE_PALETTE
 from course_utils.synthetic.common import check_int, prepare
@@ -116,7 +116,9 @@ def _style(rng):
     wall = np.asarray(_WALLS[rng.integers(len(_WALLS))], np.float32) + rng.normal(0, 14, 3)
     # Stone elements: often plaster in the wall's own colour, told apart by relief alone.
     same = rng.random() < 0.55
-    stone = wall * rng.uniform(0.93, 1.08) if same else np.clip(wall + rng.uniform(-40, 45), 30, 250)
+    stone = np.clip(wall + rng.uniform(-40, 45), 30, 250)
+    if same:
+        stone = wall * rng.uniform(0.93, 1.08)
     return {
         "wall": wall, "stone": stone,
         "material": rng.choice(["plaster", "plaster", "brick", "blocks"]),
@@ -148,7 +150,8 @@ def _wall(rng, style, h, w):
         tone = np.where(joint, tone * 0.86, tone)
     streaks = np.asarray(Image.fromarray(rng.standard_normal((h // 60 + 2, w // 4 + 2)).astype(
         np.float32)).resize((w, h), Image.Resampling.BILINEAR))
-    tone = tone * (1.0 - 0.05 * np.clip(streaks, 0, None) - 0.06 * np.clip(_noise(rng, h, w, 40), 0, None))
+    stains = np.clip(_noise(rng, h, w, 40), 0, None)
+    tone = tone * (1.0 - 0.05 * np.clip(streaks, 0, None) - 0.06 * stains)
     return style["wall"] * tone[..., None]
 
 
@@ -246,7 +249,8 @@ def _paint(cls, style, rng, patch, sky):
         glazed = rng.random() < 0.3  # glass doors look like shop windows
         base = _window(rng, style, hh, ww, sky) if glazed else style["door"] * np.ones((hh, ww, 1))
         panels = (np.abs(xx - ww // 2) < 1.5) | (yy % max(8, hh // 3) < 2)
-        patch[:] = np.where(panels, base * 0.7, base) * (1 + 0.06 * _noise(rng, hh, ww, 5)[..., None])
+        grain = 1 + 0.06 * _noise(rng, hh, ww, 5)[..., None]
+        patch[:] = np.where(panels, base * 0.7, base) * grain
     elif cls in _STONE:
         stone = style["stone"] * (1 + 0.05 * _noise(rng, hh, ww, 6)[..., None])
         patch[:] = _relief(stone * np.ones((hh, ww, 1)), cls, rng)
@@ -302,10 +306,11 @@ def _occluders(rng, photo, h, w, ground):
     """Trees, cars, people, posts and cables in front of the facade; the label ignores them."""
     image = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
-    for _ in range(rng.binomial(2, 0.3)):  # trees: a noisy canopy on a trunk
+    for _ in range(rng.binomial(3, 0.3)):  # trees: a noisy canopy on a trunk
         cx, cw = rng.uniform(0, w), rng.uniform(0.2, 0.5) * w
         cy, chh = rng.uniform(ground - 0.35 * h, ground), rng.uniform(0.2, 0.4) * h
-        y0, y1, x0, x1 = int(max(0, cy - chh / 2)), int(min(h, cy + chh / 2)), int(max(0, cx - cw / 2)), int(min(w, cx + cw / 2))
+        y0, y1 = int(max(0, cy - chh / 2)), int(min(h, cy + chh / 2))
+        x0, x1 = int(max(0, cx - cw / 2)), int(min(w, cx + cw / 2))
         if y1 - y0 < 4 or x1 - x0 < 4:
             continue
         draw.rectangle([cx - cw * 0.04, cy, cx + cw * 0.04, h], fill=(70, 55, 40))
@@ -318,7 +323,7 @@ def _occluders(rng, photo, h, w, ground):
         region = np.where(leaves[..., None], shade, region)
         image.paste(Image.fromarray(np.clip(region, 0, 255).astype(np.uint8)), (x0, y0))
         draw = ImageDraw.Draw(image)
-    for _ in range(rng.binomial(2, 0.35)):  # cars along the street
+    for _ in range(rng.binomial(2, 0.5)):  # cars along the street
         cw, chh = rng.uniform(0.3, 0.6) * w, rng.uniform(0.07, 0.12) * h
         x0, y1 = rng.uniform(-0.2 * w, w - 0.2 * cw), h - rng.uniform(0, 0.02) * h
         colour = tuple(int(v) for v in rng.uniform(20, 220, 3))
@@ -331,7 +336,7 @@ def _occluders(rng, photo, h, w, ground):
         for fx in (0.2, 0.8):
             r = chh * 0.2
             draw.ellipse([x0 + cw * fx - r, y1 - 2 * r, x0 + cw * fx + r, y1], fill=(20, 20, 20))
-    for _ in range(rng.poisson(1.0)):  # people
+    for _ in range(rng.poisson(1.5)):  # people
         px, ph = rng.uniform(0, w), rng.uniform(0.08, 0.14) * h
         pw, y1 = ph * 0.28, h - rng.uniform(0, 0.03) * h
         coat = tuple(int(v) for v in rng.uniform(15, 200, 3))
@@ -354,7 +359,8 @@ def _occluders(rng, photo, h, w, ground):
 
 def _camera(rng, photo, h, w):
     """Shadow, light, a slight rectification residue, blur and sensor noise."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = np.ogrid[0:h, 0:w]
+    yy, xx = yy.astype(np.float32), xx.astype(np.float32)
     if rng.random() < 0.5:  # a cast shadow from across the street, a soft-edged half-plane
         angle, offset = rng.uniform(-1.2, 1.2), rng.uniform(0.3, 0.9)
         side = (yy / h - offset) * np.cos(angle) + (xx / w - 0.5) * np.sin(angle)
@@ -363,17 +369,21 @@ def _camera(rng, photo, h, w):
             * np.array([0.96, 0.98, 1.04], np.float32)
     gy, gx = rng.uniform(-0.2, 0.2, 2)
     light = rng.uniform(0.7, 1.2) * (1 + gy * (yy / h - 0.5) + gx * (xx / w - 0.5))
-    light *= 1 - 0.25 * (((yy / h - 0.5) ** 2 + (xx / w - 0.5) ** 2))  # vignetting
+    light *= 1 - 0.25 * ((yy / h - 0.5) ** 2 + (xx / w - 0.5) ** 2)  # vignetting
     photo = photo * light[..., None] * (1 + rng.normal(0, 0.05, 3)).astype(np.float32)
-    # Rectification residue: a small rotation and keystone plus a smooth wobble of ~1 px.
-    angle, keystone = rng.normal(0, 0.008), rng.normal(0, 0.01)
-    dy = angle * (xx - w / 2) + 1.2 * _noise(rng, h, w, 96)
-    dx = -angle * (yy - h / 2) + keystone * (xx - w / 2) * (yy / h - 0.5) + 1.2 * _noise(rng, h, w, 96)
-    coords = np.stack([yy + dy, xx + dx])
-    photo = np.stack([map_coordinates(photo[..., c], coords, order=1, mode="nearest")
-                      for c in range(3)], axis=-1)
-    photo = gaussian_filter(photo, (rng.uniform(0.3, 0.9),) * 2 + (0,))
-    photo += rng.uniform(2, 7) * rng.standard_normal(photo.shape).astype(np.float32)
+    # Rectification residue: a slight rotation, shear and keystone, a few px at the corners.
+    pad = 8
+    padded = np.pad(np.clip(photo, 0, 255), ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    turn, shear = rng.normal(0, 0.006, 2)
+    cx, cy = w / 2 + pad, h / 2 + pad
+    g, k = rng.normal(0, 1.5e-5, 2)
+    coeffs = (1.0, turn + shear, -(turn + shear) * cy, -turn, 1.0, turn * cx, g, k)
+    image = Image.fromarray(padded.round().astype(np.uint8)).transform(
+        padded.shape[1::-1], Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR)
+    image = image.crop((pad, pad, pad + w, pad + h))
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))
+    photo = np.asarray(image).astype(np.float32)
+    photo += rng.uniform(2, 7) * rng.standard_normal(photo.shape, dtype=np.float32)
     return np.clip(photo, 0, 255).round().astype(np.uint8)
 
 
@@ -393,7 +403,7 @@ def _render(rng, w, h):
         label[y0:y1, x0:x1] = cls
         if cls == 2:
             continue
-        cls, x0, y0, x1, y1 = _jitter(rng, rect, w, h, 1.0 if cls in _STONE else 1.5)
+        cls, x0, y0, x1, y1 = _jitter(rng, rect, w, h, 1.2 if cls in _STONE else 2.0)
         _paint(cls, style, rng, photo[y0:y1, x0:x1], sky[y0:y1, x0:x1])
         if cls in (5, 6, 7, 9):  # a soft cast shadow below ledges
             drop = int(rng.integers(2, 5))

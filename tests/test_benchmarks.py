@@ -1,0 +1,50 @@
+"""The benchmarks train with the lessons' own settings: keep their copies in step."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import twin_difficulty  # noqa: E402
+
+
+def _parameters(lesson: str) -> dict[str, str]:
+    source = next((ROOT / "notebooks" / "src").glob(f"{lesson}-*.py")).read_text()
+    return dict(re.findall(r"^([A-Z_]+) = (.+?)(?:\s+#.*)?$", source, flags=re.MULTILINE))
+
+
+def _choice(expression: str, mode: str):
+    quick, full = re.fullmatch(r"(.+) if QUICK else (.+)", expression).groups()
+    return eval(quick if mode == "quick" else full)  # literals from the lesson's own source
+
+
+@pytest.mark.parametrize("mode", ["quick", "full"])
+def test_facade_settings_are_lesson_06s(mode):
+    params = _parameters("06")
+    expected = {key.lower(): _choice(params[key], mode) for key in ("SIZE", "EPOCHS", "WIDTH")}
+    assert twin_difficulty.FACADE[mode] == expected
+    assert (twin_difficulty.FACADE_BATCH, twin_difficulty.FACADE_LR) == (
+        int(params["BATCH_SIZE"]), float(params["LR"]))
+
+
+@pytest.mark.parametrize("mode", ["quick", "full"])
+def test_cell_settings_are_lesson_03s(mode):
+    params = _parameters("03")
+    expected = {key.lower(): _choice(params[key], mode) for key in ("SIZE", "EPOCHS", "WIDTH")}
+    assert twin_difficulty.CELLS[mode] == expected
+    assert (twin_difficulty.CELLS_DEPTH, twin_difficulty.CELLS_BATCH) == (
+        int(params["DEPTH"]), int(params["BATCH_SIZE"]))
+
+
+def test_otsu_dice_scores_the_better_polarity_on_kept_pixels():
+    import torch
+
+    images = torch.tensor([[[[10, 10, 200, 200]]]], dtype=torch.uint8).expand(1, 3, 1, 4)
+    dark = torch.tensor([[[True, True, False, False]]])
+    keep = torch.ones_like(dark)
+    assert twin_difficulty.otsu_dice(images, dark, keep) == 1.0  # the dark side wins
+    half = torch.tensor([[[True, False, False, False]]])
+    assert twin_difficulty.otsu_dice(images, half, keep) == pytest.approx(2 / 3)
