@@ -147,6 +147,12 @@ fig.tight_layout()
 # which is what convolutions are good at. The printed range says how much of each crop the
 # cell covers, and the ratio how many background pixels there are per cell pixel: keep that
 # imbalance in mind for the losses of lesson 02.
+#
+# The masks were drawn by hand. Their outline follows the dark rim to within a pixel or so,
+# sometimes just outside it, sometimes just inside, and nothing in the image says which. No
+# model can reproduce that wobble, so even a very good one stays a little below a perfect
+# score (around a Dice of 0.97-0.98 at full resolution), and a gain of a few thousandths
+# between two models can be within the labels' own uncertainty.
 
 # %% [markdown]
 # ## Facades: twelve classes
@@ -167,6 +173,15 @@ image, target = facades[0]
 print(f"{len(facades)} training facades; image {tuple(image.shape)}, target {tuple(target.shape)} "
       f"{target.dtype}, values {sorted(target.unique().tolist())}")
 plotting.show_facades(facades.images[:4].float() / 255, facades.targets[:4]);
+
+# %% [markdown]
+# Compare the labels with the photos. The annotators drew rectangles around what the facade
+# is made of, not around what the camera saw: a tree or a parked car in front of a shop is
+# labelled shop, a sign in front of a window is window, a neighbouring building at the edge is
+# background (windows and all), and a rectangle follows an arched or recessed window only
+# roughly. A network is scored against these labels, so part of every error is the
+# annotation's, and the thin classes (sills, mouldings, decorations), which are only a few
+# pixels high at this size, suffer most.
 
 # %%
 import numpy as np

@@ -255,6 +255,11 @@ config.record_outcome("encdec over unet train loss", loss_ratio)
 # the information it would need does not reach its decoder. If your run shows a ratio near
 # 1, both networks are still far from fitting (too few epochs) or the outlines are easy
 # enough to paint from the coarse grid.
+#
+# Neither loss can reach zero. The hand-drawn masks wander a pixel in and out of the visible
+# rim (lesson 00), and no network can predict that wander from the image; those pixels keep
+# a floor under both training losses, which makes their ratio smaller than the difference in
+# how well the two fit the outlines.
 
 # %% [markdown]
 # ## Test scores, and a score for the outline
