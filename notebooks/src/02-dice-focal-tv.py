@@ -702,7 +702,7 @@ fig = plotting.plot_history(histories, keys=("val_dice",))
 #
 # - **Overlap is close to a tie.** The mean Dice of all seven losses typically lie within
 #   about two hundredths of each other, only a few times the seed-to-seed spread of a single
-#   loss (2.7 times when this course was written; this run's ratio is printed above), and
+#   loss (2.9 times when this course was written; this run's ratio is printed above), and
 #   most pairs of losses differ by less than that spread. The imbalance (one cell
 #   pixel in four) is mild, and BCE already finds the cells, so none of the imbalance
 #   remedies buys a better mask on this budget; some cost a little Dice. Focal and the
@@ -723,14 +723,15 @@ fig = plotting.plot_history(histories, keys=("val_dice",))
 #   leaves far more pixels "unsure": once a pixel is on the right side with some
 #   confidence, its loss and gradient almost vanish, so nothing pushes its probability on
 #   towards 0 or 1. The Dice loss usually does the opposite and gives sharper maps than BCE
-#   (in every seed of 0-2 when the course was written, but not in all of seeds 3-5). At the
+#   (in every seed of 0-2 when the course was written, though not by much). At the
 #   threshold 0.5 this hardly changes the masks, but it matters as soon as you pick another
 #   threshold or read the probabilities as confidence (lesson 07).
-# - **TV costs Dice here.** The gradient of $|p_i - p_j|$ pulls each pixel's probability
+# - **TV tends to cost Dice here.** The gradient of $|p_i - p_j|$ pulls each pixel's probability
 #   towards its neighbours', which works against BCE pushing the pixels along the edge to 0
 #   or 1: the maps get less sharp (more unsure pixels), and the masks lose accuracy along the
-#   outline (when the course was written, lower Dice in every seed of 0-2; with seeds 3-5
-#   one seed tied). Whether the outline gets
+#   outline (when the course was written, lower Dice in every seed of 0-2 in quick mode; in
+#   full mode on a GPU the cost shrank to between -0.006 and 0, and the outline got shorter
+#   in every seed). Whether the outline gets
 #   shorter depends on the run and the budget: look at the boundary column of the verdict
 #   line. Every loss already gives one piece per mask, so TV finds no specks or holes to
 #   clean up; it can only smooth and pull in an outline that is genuinely ragged in the true

@@ -400,6 +400,10 @@ for name, label in LABELS.items():
     recall_gain, iou_gain = gains["rare-class recall"], gains["rare-class IoU"]
     if recall_gain <= 0:
         print("  These weights did not raise the rare classes' recall in this run.")
+    elif abs(iou_gain) <= 0.005:
+        print(f"  The rare classes' IoU barely moves ({iou_gain:+.3f}) while their recall rises "
+              f"({recall_gain:+.3f}): each newly found rare-class pixel comes with about as "
+              "many pixels of other classes wrongly given a rare label.")
     elif iou_gain < 0:
         print(f"  The rare classes' IoU falls ({iou_gain:+.3f}) while their recall rises "
               f"({recall_gain:+.3f}): the weights overshoot, and many newly predicted "
@@ -425,8 +429,14 @@ config.record_outcome("facade iou sqrt minus inverse", facade_ious[1] - facade_i
 # %% [markdown]
 # Which weighting is best overall is a matter of mIoU, which weighs the rare classes' gains
 # against the frequent classes' losses; the answer shifts with the budget, the image size
-# and the data, which is why it is chosen on validation data. The next cell names this run's
-# choice, the model tested at the end.
+# and the data, which is why it is chosen on validation data. When this course was written,
+# on the synthetic facades: in quick mode (seed 0) the square-root weights won clearly
+# (validation mIoU 0.397 against 0.345 unweighted), because a short run on small images
+# hardly learns the rare classes without help; in full mode (seeds 0, 1 and 2, on a GPU)
+# they raised the five rarest classes' recall by 0.09 to 0.14 while those classes' IoU fell
+# slightly (by 0.005 to 0.034), and the best validation mIoU went to the square-root weights
+# by 0.001 with seed 0 and to the unweighted run with seeds 1 and 2. The next cell names this
+# run's choice, the model tested at the end.
 
 # %%
 best = max(summary, key=lambda n: summary[n][0])

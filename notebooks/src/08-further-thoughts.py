@@ -239,13 +239,15 @@ config.record_outcome("augmentation: final train loss ratio", final_loss[aug] / 
 # where a gain, if any, shows. Two caveats. First, look at the middle of training (the
 # curves, and the mid-training mean): in quick mode the augmented run is typically behind
 # there, because it learns a harder task, and it catches up only late (in full mode, with
-# more epochs and larger images, it kept up in the run we measured: a tie). Augmentation is a
-# regulariser that needs epochs to pay off, and a run stopped halfway can tell the opposite
-# story. Second, the test difference at the end is one seed on one dataset. When this
-# lesson was written, quick mode gave test Dice differences of +0.003, -0.010 and -0.001
-# for seeds 0, 1 and 2, and full mode +0.003 for seed 0: no larger than what another seed moves either model by, so a
-# single run cannot say whether augmentation helped. On a real project, compare over
-# several seeds (and longer training) before you trust a difference that small.
+# more epochs and larger images, it kept up in the run we measured, even slightly ahead).
+# Augmentation is a regulariser that needs epochs to pay off, and a run stopped halfway can
+# tell the opposite story. Second, the test difference at the end is one seed on one
+# dataset. When this lesson was written, on the synthetic cells, quick mode gave test Dice
+# differences of +0.008, +0.011 and +0.007 for seeds 0, 1 and 2, and full mode +0.008 for
+# seed 0 (on a GPU): small, but of one sign every time and about twice the 0.004 by which
+# another seed moved the model without augmentation. Three seeds make that a fair sign that
+# augmentation helps here; one run alone could not have told it from seed noise. On a real
+# project, compare over several seeds before you trust a difference this small.
 
 # %% [markdown]
 # ## 2 · Transfer learning: a VGG16 encoder
