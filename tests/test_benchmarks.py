@@ -22,21 +22,16 @@ def _choice(expression: str, mode: str):
 
 
 @pytest.mark.parametrize("mode", ["quick", "full"])
-def test_facade_settings_are_lesson_06s(mode):
-    params = _parameters("06")
+@pytest.mark.parametrize("lesson, table, constants", [
+    ("06", "FACADE", {"BATCH_SIZE": "FACADE_BATCH", "LR": "FACADE_LR"}),
+    ("03", "CELLS", {"DEPTH": "CELLS_DEPTH", "BATCH_SIZE": "CELLS_BATCH"}),
+])
+def test_settings_are_the_lessons_own(mode, lesson, table, constants):
+    params = _parameters(lesson)
     expected = {key.lower(): _choice(params[key], mode) for key in ("SIZE", "EPOCHS", "WIDTH")}
-    assert twin_difficulty.FACADE[mode] == expected
-    assert (twin_difficulty.FACADE_BATCH, twin_difficulty.FACADE_LR) == (
-        int(params["BATCH_SIZE"]), float(params["LR"]))
-
-
-@pytest.mark.parametrize("mode", ["quick", "full"])
-def test_cell_settings_are_lesson_03s(mode):
-    params = _parameters("03")
-    expected = {key.lower(): _choice(params[key], mode) for key in ("SIZE", "EPOCHS", "WIDTH")}
-    assert twin_difficulty.CELLS[mode] == expected
-    assert (twin_difficulty.CELLS_DEPTH, twin_difficulty.CELLS_BATCH) == (
-        int(params["DEPTH"]), int(params["BATCH_SIZE"]))
+    assert getattr(twin_difficulty, table)[mode] == expected
+    for param, name in constants.items():
+        assert getattr(twin_difficulty, name) == eval(params[param])
 
 
 def test_otsu_dice_scores_the_better_polarity_on_kept_pixels():
