@@ -120,12 +120,12 @@ def _style(rng):
     if same:
         stone = wall * rng.uniform(0.93, 1.08)
     return {
-        "wall": wall, "stone": stone,
+        "wall": wall.astype(np.float32), "stone": stone.astype(np.float32),
         "material": rng.choice(["plaster", "plaster", "brick", "blocks"]),
         "brick": (int(rng.integers(4, 7)), int(rng.integers(10, 16))),
         "frame": np.asarray((232, 232, 226) if rng.random() < 0.6 else (95, 65, 45), np.float32),
         "shutter": np.asarray(_SHUTTERS[rng.integers(len(_SHUTTERS))], np.float32),
-        "door": np.asarray((90, 60, 40), np.float32) * rng.uniform(0.5, 1.5),
+        "door": np.asarray((90, 60, 40), np.float32) * np.float32(rng.uniform(0.5, 1.5)),
         "sign": np.asarray(_VIVID[rng.integers(len(_VIVID))], np.float32),
         "arched": rng.random() < 0.25, "bars": int(rng.integers(0, 3)),
         "railing": rng.random() < 0.6,
@@ -137,15 +137,16 @@ def _wall(rng, style, h, w):
     tone = 1.0 + 0.05 * _fractal(rng, h, w)
     if style["material"] == "brick":
         bh, bw = style["brick"]
-        yy, xx = np.mgrid[0:h, 0:w]
+        yy, xx = np.ogrid[0:h, 0:w]
         course = yy // bh
-        brick = course * 7919 + (xx + (course % 2) * (bw // 2)) // bw
+        shifted = xx + (course % 2) * (bw // 2)
+        brick = course * 7919 + shifted // bw
         tone = tone + rng.normal(0, 0.07, brick.max() + 1).astype(np.float32)[brick]
-        mortar = (yy % bh == 0) | ((xx + (course % 2) * (bw // 2)) % bw == 0)
+        mortar = (yy % bh == 0) | (shifted % bw == 0)
         tone = np.where(mortar, tone * 0.8 + 0.25, tone)
     elif style["material"] == "blocks":
         bh, bw = int(rng.integers(12, 22)), int(rng.integers(28, 60))
-        yy, xx = np.mgrid[0:h, 0:w]
+        yy, xx = np.ogrid[0:h, 0:w]
         joint = (yy % bh == 0) | ((xx + (yy // bh % 2) * (bw // 2)) % bw == 0)
         tone = np.where(joint, tone * 0.86, tone)
     streaks = np.asarray(Image.fromarray(rng.standard_normal((h // 60 + 2, w // 4 + 2)).astype(
@@ -157,14 +158,16 @@ def _wall(rng, style, h, w):
 
 def _sky(rng, h, w):
     ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
-    blue = np.array([110, 150, 210], np.float32) + rng.normal(0, 12, 3)
+    blue = np.array([110, 150, 210], np.float32) + rng.normal(0, 12, 3).astype(np.float32)
     sky = blue + ys * (np.array([215, 220, 228], np.float32) - blue)
     clouds = np.clip(_fractal(rng, h, w, (64, 16)) + rng.uniform(-0.8, 0.6), 0, None)
     return sky + (235 - sky) * np.clip(clouds, 0, 1)[..., None] * np.ones((1, w, 1), np.float32)
 
 
-def _relief(patch, cls, rng):
-    """Light from above: a bright top edge and a dark bottom edge on stone elements."""
+def _relief(patch, cls, rng, bumps):
+    """Light from above: a bright top edge and a dark bottom edge on stone elements.
+
+    ``bumps`` is fine noise of the patch's size (a carved texture for ornaments)."""
     hh, ww = patch.shape[:2]
     yy = np.arange(hh, dtype=np.float32)[:, None, None]
     xx = np.arange(ww, dtype=np.float32)[None, :, None]
@@ -176,16 +179,17 @@ def _relief(patch, cls, rng):
     top = 1.0 + 0.22 * np.exp(-yy / 1.2)
     bottom = 1.0 - 0.35 * np.exp(-(hh - 1 - yy) / 1.5)
     if cls == 9:  # ornament: a carved, bumpy texture
-        bumps = _noise(rng, hh, ww, 3)[..., None]
-        return patch * top * bottom * (1 + 0.12 * bumps)
+        return patch * top * bottom * (1 + 0.12 * bumps[..., None])
     if cls == 10:  # a frame: bevelled on all four sides
         side = 1.0 - 0.12 * np.exp(-(ww - 1 - xx) / 1.5) + 0.08 * np.exp(-xx / 1.5)
         return patch * top * bottom * side
     return patch * top * bottom
 
 
-def _window(rng, style, hh, ww, sky):
-    """One window: frame, then glass showing a reflection, a curtain or a dark room."""
+def _window(rng, style, hh, ww, sky, grain):
+    """One window: frame, then glass showing a reflection, a curtain or a dark room.
+
+    ``grain`` is smooth noise of shape (hh, ww): dirt and ripples on the glass."""
     yy = np.arange(hh, dtype=np.float32)[:, None, None]
     xx = np.arange(ww, dtype=np.float32)[None, :, None]
     kind = rng.choice(["reflection", "dark", "curtain", "curtain", "reflection"])
@@ -204,7 +208,7 @@ def _window(rng, style, hh, ww, sky):
         if rng.random() < 0.5:  # a reflected building across the street
             cut = int(hh * rng.uniform(0.2, 0.8))
             glass[cut:] = glass[cut:] * 0.5 + np.asarray(_WALLS[rng.integers(len(_WALLS))]) * 0.3
-    glass = glass + 10 * _noise(rng, hh, ww, 6)[..., None]
+    glass = glass + 10 * grain[..., None]
     glass = glass * (1 - 0.4 * np.exp(-yy / 2.5)) * (1 - 0.3 * np.exp(-xx / 2.5))  # recess shadow
     f = int(rng.integers(1, 4))
     frame = (xx < f) | (xx >= ww - f) | (yy < f) | (yy >= hh - f)
@@ -215,13 +219,15 @@ def _window(rng, style, hh, ww, sky):
     return np.where(frame, style["frame"], glass)
 
 
-def _paint(cls, style, rng, patch, sky):
-    """Paint the rectangle ``patch`` (an (hh, ww, 3) view of the photo) as class ``cls``."""
+def _paint(cls, style, rng, patch, sky, grain):
+    """Paint the rectangle ``patch`` (an (hh, ww, 3) view of the photo) as class ``cls``.
+
+    ``grain`` maps a feature size in px (3, 6, 8) to smooth noise of the patch's size."""
     hh, ww = patch.shape[:2]
     yy = np.arange(hh, dtype=np.float32)[:, None, None]
     xx = np.arange(ww, dtype=np.float32)[None, :, None]
     if cls == 3:
-        win = _window(rng, style, hh, ww, sky)
+        win = _window(rng, style, hh, ww, sky, grain[6])
         if style["arched"] and hh > ww:  # arch: the corners above it are still wall
             r = ww / 2
             outside = (yy < r) & ((xx + 0.5 - r) ** 2 + (yy + 0.5 - r) ** 2 > r * r)
@@ -232,28 +238,28 @@ def _paint(cls, style, rng, patch, sky):
         goods = np.kron(goods, np.ones((6, 6, 1)))[:hh, :ww]
         glass = goods * rng.uniform(0.35, 0.8) + 40 * np.exp(-yy / max(1, hh / 3))
         band = yy < hh * rng.uniform(0.1, 0.25)
-        sign = style["sign"] * (1 + 0.08 * _noise(rng, hh, ww, 4)[..., None])
+        sign = style["sign"] * (1 + 0.08 * grain[3][..., None])
         patch[:] = np.where(band, sign, np.where((xx < 2) | (xx >= ww - 2), 50.0, glass))
     elif cls == 8:  # shutters or a roller blind: slats
         period = rng.uniform(2.5, 4.5)
         patch[:] = style["shutter"] * (0.8 + 0.2 * (np.sin(yy * 2 * np.pi / period) > 0)) \
-            * (1 + 0.05 * _noise(rng, hh, ww, 8)[..., None])
+            * (1 + 0.05 * grain[8][..., None])
     elif cls == 7:  # balcony: a railing over what is behind, or a solid balustrade
         if style["railing"]:
             bars = (xx % rng.integers(4, 8) < 1.5) | (yy < 2) | (yy >= hh - 3)
             patch[:] = np.where(bars, np.float32(40), patch * 0.8)
         else:
             balusters = np.abs(np.sin(xx * np.pi / 5)) * 0.25 + 0.8
-            patch[:] = _relief(style["stone"] * balusters * np.ones((hh, 1, 1)), 5, rng)
+            patch[:] = _relief(style["stone"] * balusters * np.ones((hh, 1, 1)), 5, rng, grain[3])
     elif cls == 4:
         glazed = rng.random() < 0.3  # glass doors look like shop windows
-        base = _window(rng, style, hh, ww, sky) if glazed else style["door"] * np.ones((hh, ww, 1))
+        base = _window(rng, style, hh, ww, sky, grain[6]) if glazed else \
+            style["door"] * np.ones((hh, ww, 1), np.float32)
         panels = (np.abs(xx - ww // 2) < 1.5) | (yy % max(8, hh // 3) < 2)
-        grain = 1 + 0.06 * _noise(rng, hh, ww, 5)[..., None]
-        patch[:] = np.where(panels, base * 0.7, base) * grain
+        patch[:] = np.where(panels, base * 0.7, base) * (1 + 0.06 * grain[6][..., None])
     elif cls in _STONE:
-        stone = style["stone"] * (1 + 0.05 * _noise(rng, hh, ww, 6)[..., None])
-        patch[:] = _relief(stone * np.ones((hh, ww, 1)), cls, rng)
+        stone = style["stone"] * (1 + 0.05 * grain[6][..., None])
+        patch[:] = _relief(stone, cls, rng, grain[3])
     else:  # facade: the wall texture is already there
         return
 
@@ -267,7 +273,7 @@ def _jitter(rng, rect, w, h, spread):
     return (cls, x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else rect
 
 
-def _neighbours(rng, photo, rects, w, h):
+def _neighbours(rng, photo, rects, w, h, grain):
     """Buildings left and right of the facade: walls with windows, labelled background."""
     _, fx0, fy0, fx1, _ = rects[0]
     for x0, x1 in ((0, fx0), (fx1, w)):
@@ -280,9 +286,10 @@ def _neighbours(rng, photo, rects, w, h):
         for wy in np.arange(rng.uniform(5, 30), h - y0 - 20, step):
             for wx in np.arange(rng.uniform(-20, 10), x1 - x0, step * 0.8):
                 a, b = int(max(0, wx)), int(min(x1 - x0, wx + step * size))
-                c, d = int(wy), int(wy + step * size * 1.3)
+                c, d = int(wy), int(min(wy + step * size * 1.3, h - y0))
                 if b - a > 2 and d - c > 2:
-                    part[c:d, a:b] = _window(rng, other, d - c, b - a, part)[: part[c:d].shape[0]]
+                    part[c:d, a:b] = _window(rng, other, d - c, b - a, part,
+                                             grain[y0 + c : y0 + d, x0 + a : x0 + b])
         photo[y0:, x0:x1] = part
 
 
@@ -361,30 +368,34 @@ def _camera(rng, photo, h, w):
     """Shadow, light, a slight rectification residue, blur and sensor noise."""
     yy, xx = np.ogrid[0:h, 0:w]
     yy, xx = yy.astype(np.float32), xx.astype(np.float32)
+    factor, colour = np.float32(1.0), np.ones(3, np.float32)
     if rng.random() < 0.5:  # a cast shadow from across the street, a soft-edged half-plane
         angle, offset = rng.uniform(-1.2, 1.2), rng.uniform(0.3, 0.9)
         side = (yy / h - offset) * np.cos(angle) + (xx / w - 0.5) * np.sin(angle)
         dark = rng.uniform(0.45, 0.75)
-        photo = photo * (1 - (1 - dark) / (1 + np.exp(-side * 120)))[..., None] \
-            * np.array([0.96, 0.98, 1.04], np.float32)
+        factor = 1 - (1 - dark) / (1 + np.exp(-side * 120))
+        colour = np.array([0.96, 0.98, 1.04], np.float32)
     gy, gx = rng.uniform(-0.2, 0.2, 2)
     light = rng.uniform(0.7, 1.2) * (1 + gy * (yy / h - 0.5) + gx * (xx / w - 0.5))
     light *= 1 - 0.25 * ((yy / h - 0.5) ** 2 + (xx / w - 0.5) ** 2)  # vignetting
-    photo = photo * light[..., None] * (1 + rng.normal(0, 0.05, 3)).astype(np.float32)
+    photo *= (factor * light)[..., None]
+    photo *= colour * (1 + rng.normal(0, 0.05, 3)).astype(np.float32)
     # Rectification residue: a slight rotation, shear and keystone, a few px at the corners.
     pad = 8
-    padded = np.pad(np.clip(photo, 0, 255), ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    pixels = np.clip(photo, 0, 255, out=photo).round(out=photo).astype(np.uint8)
+    padded = np.pad(pixels, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
     turn, shear = rng.normal(0, 0.006, 2)
     cx, cy = w / 2 + pad, h / 2 + pad
     g, k = rng.normal(0, 1.5e-5, 2)
     coeffs = (1.0, turn + shear, -(turn + shear) * cy, -turn, 1.0, turn * cx, g, k)
-    image = Image.fromarray(padded.round().astype(np.uint8)).transform(
+    image = Image.fromarray(padded).transform(
         padded.shape[1::-1], Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR)
     image = image.crop((pad, pad, pad + w, pad + h))
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))
     photo = np.asarray(image).astype(np.float32)
-    photo += rng.uniform(2, 7) * rng.standard_normal(photo.shape, dtype=np.float32)
-    return np.clip(photo, 0, 255).round().astype(np.uint8)
+    sigma = rng.uniform(2, 7)  # sensor noise, uniform with that spread (cheaper than normal)
+    photo += (rng.random(photo.shape, dtype=np.float32) - 0.5) * np.float32(sigma * 12**0.5)
+    return np.clip(photo, 0, 255, out=photo).round(out=photo).astype(np.uint8)
 
 
 def _render(rng, w, h):
@@ -393,8 +404,9 @@ def _render(rng, w, h):
     style = _style(rng)
     sky = _sky(rng, h, w)
     photo = sky.copy()
+    bank = {cell: _noise(rng, h, w, cell) for cell in (3, 6, 8)}  # textures, cut per element
     _, fx0, fy0, fx1, _ = rects[0]
-    _neighbours(rng, photo, rects, w, h)
+    _neighbours(rng, photo, rects, w, h, bank[6])
     _roof(rng, photo, rects, w)
     photo[fy0:, fx0:fx1] = _wall(rng, style, h - fy0, fx1 - fx0)
     label = np.ones((h, w), dtype=np.uint8)
@@ -404,7 +416,8 @@ def _render(rng, w, h):
         if cls == 2:
             continue
         cls, x0, y0, x1, y1 = _jitter(rng, rect, w, h, 1.2 if cls in _STONE else 2.0)
-        _paint(cls, style, rng, photo[y0:y1, x0:x1], sky[y0:y1, x0:x1])
+        grain = {cell: field[y0:y1, x0:x1] for cell, field in bank.items()}
+        _paint(cls, style, rng, photo[y0:y1, x0:x1], sky[y0:y1, x0:x1], grain)
         if cls in (5, 6, 7, 9):  # a soft cast shadow below ledges
             drop = int(rng.integers(2, 5))
             photo[y1 : y1 + drop, x0:x1] *= np.linspace(0.7, 0.95, drop, dtype=np.float32)[
