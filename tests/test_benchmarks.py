@@ -43,3 +43,15 @@ def test_otsu_dice_scores_the_better_polarity_on_kept_pixels():
     assert twin_difficulty.otsu_dice(images, dark, keep) == 1.0  # the dark side wins
     half = torch.tensor([[[True, False, False, False]]])
     assert twin_difficulty.otsu_dice(images, half, keep) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--mode", "slow"], "invalid choice: 'slow'"),
+    (["--twin", "roads"], "invalid choice: 'roads'"),
+])
+def test_bad_arguments_are_refused_by_name(argv, shown, capsys):
+    with pytest.raises(SystemExit) as stop:
+        twin_difficulty.main(argv)
+    assert stop.value.code == 2
+    assert shown in capsys.readouterr().err
