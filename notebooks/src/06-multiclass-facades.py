@@ -500,9 +500,11 @@ plotting.plot_confusion_matrix(val_cm["sqrt inverse freq"], title="sqrt inverse-
 # %% [markdown]
 # With weights, one expects the thin classes' diagonal entries to grow and their "facade"
 # column to lighten, while the wall's own row leaks into those thin classes instead: the
-# trade described above. Not every thin class is favoured, though: the square-root weight of
-# a fairly common one, such as the cornice, can lie below 1 (see the table of weights), and
-# then it gains nothing. The next cell counts the trade for this run.
+# trade described above. Not every thin class need gain, though: the weights favour the
+# rarer classes more, and a fairly common thin class such as the cornice gets a square-root
+# weight near or below the average (see the table of weights), so it can lose pixels to a
+# rarer neighbour as well as win some from the wall. The next cell counts the trade for this
+# run.
 
 # %%
 thin = [data.FACADE_CLASSES.index(c) for c in THIN]
