@@ -24,24 +24,8 @@ from PIL import Image
 from torch import nn
 
 from course_utils import config, data, models, training
-from course_utils.baselines import otsu_threshold
+from course_utils.baselines import otsu_dice
 from course_utils.synthetic import make_synthetic_facade, make_synthetic_phc
-
-
-def dice(pred, target):
-    """Dice of two boolean masks (1.0 when both are empty)."""
-    total = pred.sum() + target.sum()
-    return 1.0 if total == 0 else 2.0 * np.logical_and(pred, target).sum() / total
-
-
-def otsu_dice(dataset):
-    """Mean Dice of Otsu on grey = mean of RGB, taking the better polarity for every image."""
-    scores = []
-    for image, mask in zip(dataset.images.numpy(), dataset.targets.numpy(), strict=True):
-        grey = image.mean(axis=0).round().astype(np.uint8)
-        fg, mask = grey > otsu_threshold(grey), mask[0].astype(bool)
-        scores.append(max(dice(fg, mask), dice(~fg, mask)))
-    return float(np.mean(scores))
 
 
 def train_unet(root, side=64, epochs=10, seed=0):
@@ -107,7 +91,8 @@ def main(argv=None):
         start = time.perf_counter()
         root = make_synthetic_phc(Path(tmp) / "phc", seed=args.seed)
         gen_seconds = time.perf_counter() - start
-        otsu = otsu_dice(data.PhCDataset("test", root))
+        test = data.PhCDataset("test", root)
+        otsu = otsu_dice(test.images, test.targets.bool())
         unet, seconds = train_unet(root, seed=args.seed)
         if args.preview:
             save_previews(args.preview, root, seed=args.seed)

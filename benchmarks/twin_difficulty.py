@@ -31,7 +31,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from course_utils import config, data, metrics, models, synthetic, training  # noqa: E402
-from course_utils.baselines import otsu_threshold  # noqa: E402
+from course_utils.baselines import otsu_dice  # noqa: E402
 
 # The parameters cells of lessons 06 and 03 (tests/test_benchmarks.py keeps them in step).
 FACADE = {"quick": {"size": (96, 64), "epochs": 6, "width": 16},
@@ -41,20 +41,6 @@ CELLS = {"quick": {"size": 64, "epochs": 10, "width": 32},
          "full": {"size": 128, "epochs": 30, "width": 64}}
 CELLS_DEPTH, CELLS_BATCH = 4, 8
 OPENINGS = ("window", "door", "shop")  # the dark holes in a wall that a threshold could find
-
-
-def otsu_dice(images: torch.Tensor, masks: torch.Tensor, keep: torch.Tensor) -> float:
-    """Mean over images of Otsu's Dice, each image with its better polarity, on ``keep`` pixels."""
-    grey = images.double().mean(1).round().to(torch.uint8).numpy()
-    scores = []
-    for g, m, k in zip(grey, masks.numpy(), keep.numpy(), strict=True):
-        fg = g > otsu_threshold(g[k])
-        best = 0.0
-        for guess in (fg, ~fg):
-            inter, total = (guess & m & k).sum(), (guess & k).sum() + (m & k).sum()
-            best = max(best, 2 * inter / total if total else 1.0)
-        scores.append(best)
-    return float(np.mean(scores))
 
 
 def facade_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
@@ -129,8 +115,7 @@ def cell_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
         seconds += time.perf_counter() - start
         scores[name] = training.test_scores(model, test_loader, tolerance=cfg["size"] // 64)
     test = sets["test"]
-    masks = test.targets[:, 0].bool()
-    otsu = otsu_dice(test.images, masks, torch.ones_like(masks))
+    otsu = otsu_dice(test.images, test.targets.bool())
     gap = scores["U-Net"]["boundary F1"] - scores["EncDec"]["boundary F1"]
     dice = scores["U-Net"]["Dice"]
     return [f"### Cells, {mode} mode: width {cfg['width']}, depth {CELLS_DEPTH}, "

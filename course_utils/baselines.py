@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["otsu_masks", "otsu_threshold"]
+__all__ = ["otsu_dice", "otsu_masks", "otsu_threshold"]
 
 
 def otsu_threshold(grey: np.ndarray) -> int:
@@ -58,3 +58,50 @@ def otsu_masks(images: torch.Tensor, polarity: str = "bright") -> torch.Tensor:
     if polarity == "dark":
         masks = ~masks
     return torch.from_numpy(masks)[:, None]
+
+
+def otsu_dice(images: torch.Tensor, targets: torch.Tensor,
+              keep: torch.Tensor | None = None) -> float:
+    """Otsu's best case: the mean over images of its Dice with the better polarity per image.
+
+    Choosing the polarity per image with the truth in hand is an oracle no real method has,
+    so the score is an upper bound for a global threshold on the grey level (mean of channels).
+
+    Args:
+        images: uint8 ``(N, C, H, W)``.
+        targets: bool ``(N, H, W)`` or ``(N, 1, H, W)``, the foreground to find.
+        keep: bool like ``targets``: the pixels that choose the threshold and are scored
+            (e.g. not the padding); all pixels when None. An image with no kept pixel is
+            left out; one whose kept truth and mask are both empty scores 1.
+
+    Raises:
+        ValueError: if the shapes do not match, ``images`` is not uint8, or ``keep``
+            leaves nothing to score.
+    """
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError("images must be a uint8 tensor (N, C, H, W), got "
+                         f"{getattr(images, 'dtype', type(images).__name__)} of shape "
+                         f"{tuple(getattr(images, 'shape', ()))}")
+    shape = (images.shape[0], *images.shape[2:])
+    keep = torch.ones(shape, dtype=torch.bool) if keep is None else keep
+    masks = {"targets": targets, "keep": keep}
+    for name, mask in masks.items():
+        if mask.reshape(-1).numel() != np.prod(shape) or mask.shape[-2:] != images.shape[-2:]:
+            raise ValueError(f"{name} must have shape {shape} (or with a channel of 1), got "
+                             f"{tuple(mask.shape)}")
+    truth = targets.reshape(shape).bool().cpu().numpy()
+    kept = keep.reshape(shape).bool().cpu().numpy()
+    grey = images.detach().cpu().double().mean(1).round().to(torch.uint8).numpy()
+    scores = []
+    for g, t, k in zip(grey, truth, kept, strict=True):
+        if not k.any():
+            continue  # nothing of this image is scored
+        upper = g > otsu_threshold(g[k])
+        best = 0.0
+        for guess in (upper, ~upper):
+            total = (guess & k).sum() + (t & k).sum()
+            best = max(best, 2 * (guess & t & k).sum() / total if total else 1.0)
+        scores.append(best)
+    if not scores:
+        raise ValueError("keep leaves no pixel of any image to score")
+    return float(np.mean(scores))

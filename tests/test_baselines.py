@@ -51,3 +51,36 @@ def test_otsu_masks_per_image_and_polarity():
 def test_otsu_masks_bad_input(images, polarity, message):
     with pytest.raises(ValueError, match=message):
         baselines.otsu_masks(images, polarity)
+
+
+def test_otsu_dice_takes_the_better_polarity_per_image():
+    row = torch.tensor([10, 10, 200, 200], dtype=torch.uint8)
+    images = row.reshape(1, 1, 1, 4).repeat(2, 3, 1, 1)
+    targets = torch.tensor([[[True, True, False, False]], [[True, False, False, False]]])
+    # image 0: the dark side is the target exactly; image 1: dark side {0, 1} vs {0}: 2/3
+    assert baselines.otsu_dice(images, targets) == pytest.approx((1 + 2 / 3) / 2)
+    assert baselines.otsu_dice(images, targets[:, None]) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_otsu_dice_scores_and_thresholds_only_kept_pixels():
+    row = torch.tensor([10, 10, 200, 0], dtype=torch.uint8)
+    images = row.reshape(1, 1, 1, 4).repeat(1, 3, 1, 1)
+    targets = torch.tensor([[[False, False, True, False]]])
+    keep = torch.tensor([[[True, True, True, False]]])  # the black padding pixel is left out
+    assert baselines.otsu_dice(images, targets, keep) == 1.0
+    both = torch.stack([keep[0], torch.zeros_like(keep[0])])  # an image with nothing kept
+    assert baselines.otsu_dice(images.repeat(2, 1, 1, 1), targets.repeat(2, 1, 1), both) == 1.0
+
+
+@pytest.mark.parametrize(("images", "targets", "keep", "message"), [
+    (torch.zeros(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.bool), None, "uint8 tensor"),
+    (torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.zeros(1, 3, 3, dtype=torch.bool), None,
+     r"targets must have shape \(1, 2, 2\)"),
+    (torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.zeros(1, 2, 2, dtype=torch.bool),
+     torch.zeros(2, 2, 2, dtype=torch.bool), r"keep must have shape"),
+    (torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.zeros(1, 2, 2, dtype=torch.bool),
+     torch.zeros(1, 2, 2, dtype=torch.bool), "no pixel"),
+])
+def test_otsu_dice_bad_input(images, targets, keep, message):
+    with pytest.raises(ValueError, match=message):
+        baselines.otsu_dice(images, targets, keep)

@@ -34,17 +34,6 @@ def test_settings_are_the_lessons_own(mode, lesson, table, constants):
         assert getattr(twin_difficulty, name) == eval(params[param])
 
 
-def test_otsu_dice_scores_the_better_polarity_on_kept_pixels():
-    import torch
-
-    images = torch.tensor([[[[10, 10, 200, 200]]]], dtype=torch.uint8).expand(1, 3, 1, 4)
-    dark = torch.tensor([[[True, True, False, False]]])
-    keep = torch.ones_like(dark)
-    assert twin_difficulty.otsu_dice(images, dark, keep) == 1.0  # the dark side wins
-    half = torch.tensor([[[True, False, False, False]]])
-    assert twin_difficulty.otsu_dice(images, half, keep) == pytest.approx(2 / 3)
-
-
 @pytest.mark.parametrize("argv, shown", [
     (["--epochs", "0"], "--epochs must be at least 1, got 0"),
     (["--mode", "slow"], "invalid choice: 'slow'"),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
+from course_utils.baselines import otsu_threshold
 from course_utils.facade_classes import FACADE_PALETTE, NUM_FACADE_CLASSES
 from course_utils.synthetic import make_synthetic_facade, make_synthetic_phc
 
@@ -42,13 +43,6 @@ def _cells(root, split):
     for image in sorted((root / split / "images").iterdir()):
         label = root / split / "labels" / f"label_{image.stem[4:]}.png"
         yield _load(image), _load(label) > 127
-
-
-def _otsu(grey):
-    p = np.bincount(grey.ravel(), minlength=256) / grey.size
-    w, mu = np.cumsum(p), np.cumsum(p * np.arange(256))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return int(np.nanargmax((mu[-1] * w - mu) ** 2 / (w * (1 - w))))
 
 
 def _dice(a, b):
@@ -111,7 +105,7 @@ def test_phc_otsu_threshold_fails(phc, weights):
     scores = []
     for rgb, mask in _cells(phc, "test"):
         grey = (rgb @ np.array(weights)).round().astype(np.uint8)
-        fg = grey > _otsu(grey)
+        fg = grey > otsu_threshold(grey)
         scores.append(max(_dice(fg, mask), _dice(~fg, mask)))  # the better polarity per image
     assert np.mean(scores) < 0.7
 
@@ -226,7 +220,7 @@ def test_facade_openings_defeat_a_threshold(facade):
     scores = []
     for photo, label in _facade_arrays(facade):
         grey = photo.mean(axis=2).round().astype(np.uint8)
-        fg, openings = grey > _otsu(grey), np.isin(label, (3, 4, 12))
+        fg, openings = grey > otsu_threshold(grey), np.isin(label, (3, 4, 12))
         scores.append(max(_dice(fg, openings), _dice(~fg, openings)))
     assert np.mean(scores) < 0.7
 

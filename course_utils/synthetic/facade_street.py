@@ -30,7 +30,7 @@ def add_neighbours(rng, photo, rects, w, h, grain):
                 c, d = int(wy), int(min(wy + step * size * 1.3, h - y0))
                 if b - a > 2 and d - c > 2:
                     part[c:d, a:b] = paint_window(rng, other, d - c, b - a, part,
-                                             grain[y0 + c : y0 + d, x0 + a : x0 + b])
+                                                  grain[y0 + c : y0 + d, x0 + a : x0 + b])
         photo[y0:, x0:x1] = part
 
 

@@ -343,6 +343,7 @@ print(f"{'pixel accuracy':17s} | " + " | ".join(f"{summary[n][1]:17.3f}" for n i
 # %%
 import math
 
+TIE = 0.005  # differences this small count as a tie in the verdicts below
 rare = order[-5:]
 facade = data.FACADE_CLASSES.index("facade")
 print("the 5 rarest classes (training set): " + ", ".join(data.FACADE_CLASSES[c] for c in rare))
@@ -357,7 +358,7 @@ for c in order[-3:].tolist():
                  for name in ("sqrt inverse freq", "unweighted")}
     print(f"- {data.FACADE_CLASSES[c]}: " + verdicts.describe_comparison(
         "the square-root-weighted model", per_class["sqrt inverse freq"],
-        "the unweighted one", per_class["unweighted"], tie=0.005))
+        "the unweighted one", per_class["unweighted"], tie=TIE))
 rarest = order[-3:]
 config.record_outcome("rarest three with higher recall under sqrt", int(
     (recall["sqrt inverse freq"][rarest] > recall["unweighted"][rarest]).sum()))
@@ -396,11 +397,11 @@ LABELS = {"sqrt inverse freq": "the square-root-weighted model",
           "inverse freq": "the inverse-frequency model"}
 for name, label in LABELS.items():
     gains = verdicts.compare(label, rare_summary(name), "the unweighted one",
-                             rare_summary("unweighted"), tie=0.005)
+                             rare_summary("unweighted"), tie=TIE)
     recall_gain, iou_gain = gains["rare-class recall"], gains["rare-class IoU"]
     if recall_gain <= 0:
         print("  These weights did not raise the rare classes' recall in this run.")
-    elif abs(iou_gain) <= 0.005:
+    elif abs(iou_gain) <= TIE:
         print(f"  The rare classes' IoU barely moves ({iou_gain:+.3f}) while their recall rises "
               f"({recall_gain:+.3f}): each newly found rare-class pixel comes with about as "
               "many pixels of other classes wrongly given a rare label.")
