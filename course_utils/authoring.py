@@ -9,6 +9,20 @@ source notebooks as they are:
   gets ``raise NotImplementedError("<the hint>")`` in place of the region.
 - in a markdown cell, the same markers; the exercise gets "YOUR ANSWER HERE".
 
+The solution notebooks are nbgrader *source* notebooks (``course_utils.grading`` hands them to
+nbgrader). Points are cell metadata in the source, ``# %% points=2``:
+
+- a code cell with ``points`` is an autograded test cell (read-only): it passes when it runs
+  without an error. Lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``
+  stay in the solution notebook (and so in the grader's copy) and leave the exercise;
+- a markdown cell with a solution region must have ``points``: a manually graded answer;
+- a code cell with a solution region is a solution cell; it may not carry points.
+
+Grade ids name what they grade (``02-DiceLoss``, ``02-test-DiceLoss``, ``02-answer-1``), so
+that they survive inserted cells; ``grade_id="..."`` in a cell's metadata overrides the
+name. The kernel check and the parameters cell are read-only in nbgrader's release, so that
+a graded run uses the instructor's settings.
+
 Generated notebooks carry no outputs, the course's kernelspec ``seg-course`` (the kernel
 the README registers, so that JupyterLab starts it without asking) and stable cell ids, so a
 rebuild of an unchanged source gives identical files (``build(check=True)`` relies on it).
@@ -34,10 +48,12 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-__all__ = ["KERNEL_CHECK", "KERNELSPEC", "MEMORY_RELEASE", "MEMORY_START", "AuthoringError", "build", "build_lesson",
-           "exercise_cells", "lesson_sources", "pin"]
+__all__ = ["KERNEL_CHECK", "KERNELSPEC", "MEMORY_RELEASE", "MEMORY_START", "AuthoringError", "build",
+           "build_lesson", "exercise_cells", "lesson_points", "lesson_sources", "pin",
+           "strip_code_solutions", "strip_hidden_tests"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 PIN = "# NBVAL_CHECK_OUTPUT"
 HINT = re.compile(r"^\s*# HINT: (?P<hint>.+)$")
 ANSWER_STUB = "YOUR ANSWER HERE"
@@ -73,22 +89,23 @@ def lesson_sources(src_dir: Path = NOTEBOOKS / "src") -> list[Path]:
     return sorted(Path(src_dir).glob("[0-9][0-9]-*.py"))
 
 
-def _regions(lines: list[str], where: str):
+def _regions(lines: list[str], where: str, markers: tuple[str, str] = (BEGIN, END)):
     """Yield (begin, end) line indices of solution regions, validating the markers."""
+    start, stop = markers
     begin = None
     for i, line in enumerate(lines):
         marker = line.strip()
-        if marker == BEGIN:
+        if marker == start:
             if begin is not None:
-                raise AuthoringError(f"{where}: nested {BEGIN} at line {i + 1}")
+                raise AuthoringError(f"{where}: nested {start} at line {i + 1}")
             begin = i
-        elif marker == END:
+        elif marker == stop:
             if begin is None:
-                raise AuthoringError(f"{where}: {END} without {BEGIN} at line {i + 1}")
+                raise AuthoringError(f"{where}: {stop} without {start} at line {i + 1}")
             yield begin, i
             begin = None
     if begin is not None:
-        raise AuthoringError(f"{where}: {BEGIN} at line {begin + 1} is never closed")
+        raise AuthoringError(f"{where}: {start} at line {begin + 1} is never closed")
 
 
 def _strip_code(source: str, where: str) -> str:
@@ -105,6 +122,22 @@ def _strip_code(source: str, where: str) -> str:
                 f"{indent}raise NotImplementedError({json.dumps(hint['hint'].strip())})"]
         last = end + 1
     return "\n".join(out + lines[last:])
+
+
+def strip_code_solutions(source: str, where: str = "cell") -> str:
+    """A code cell's source with every solution region replaced by the hint's stub; also what
+    nbgrader's release writes (``grading.ClearSolutionsWithHints``)."""
+    return _strip_code(source, where)
+
+
+def strip_hidden_tests(source: str, where: str = "cell") -> str:
+    """A test cell's source without its hidden-test regions (markers included)."""
+    lines = source.split("\n")
+    out, last = [], 0
+    for begin, end in _regions(lines, where, (HIDDEN_BEGIN, HIDDEN_END)):
+        out += lines[last:begin]
+        last = end + 1
+    return "\n".join(out + lines[last:]).rstrip("\n")
 
 
 def _strip_markdown(source: str, where: str) -> str:
@@ -124,6 +157,8 @@ def exercise_cells(cells, lesson: str):
         where = f"{lesson}, cell {i}"
         strip = _strip_code if cell.cell_type == "code" else _strip_markdown
         cell.source = strip(cell.source, where)
+        if cell.cell_type == "code":
+            cell.source = strip_hidden_tests(cell.source, where)
         cell.metadata.pop("nbgrader", None)
         out.append(cell)
     return out
@@ -182,17 +217,87 @@ def _add_memory_cells(nb, lesson: str) -> None:
     nb.cells.extend([note, release])
 
 
+def _nbgrader(grade_id: str, *, grade: bool = False, solution: bool = False,
+              locked: bool = False, points: float | None = None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution}
+    if points is not None:
+        meta["points"] = points
+    return meta
+
+
+def _defined_name(source: str) -> str | None:
+    match = re.search(r"^(?:def|class) (\w+)", source, re.M)
+    return match and match[1]
+
+
 def _solution_cells(cells, lesson: str):
+    """Mark solution, test and answer cells with nbgrader's metadata (see the module doc)."""
+    number, last_solution, answers, seen = lesson[:2], None, 0, {}
     out = []
     for i, cell in enumerate(cells):
-        if BEGIN in cell.source:
-            list(_regions(cell.source.split("\n"), f"{lesson}, cell {i}"))  # validate markers
-            cell.metadata["nbgrader"] = {
-                "grade": False, "locked": False, "schema_version": 3,
-                "solution": True, "grade_id": f"{lesson[:2]}-{i:03d}",
-            }
+        where = f"{lesson}, cell {i}"
+        points = cell.metadata.pop("points", None)
+        grade_id = cell.metadata.pop("grade_id", None)
+        has_solution = bool(list(_regions(cell.source.split("\n"), where)))
+        hidden = list(_regions(cell.source.split("\n"), where, (HIDDEN_BEGIN, HIDDEN_END)))
+        if points is not None and (isinstance(points, bool) or not isinstance(points, int | float)
+                                   or points <= 0):
+            raise AuthoringError(f"{where}: points={points!r}; write a positive number, "
+                                 f"e.g. points=2")
+        if hidden and (cell.cell_type != "code" or points is None):
+            raise AuthoringError(f"{where}: {HIDDEN_BEGIN} belongs in a test cell (a code cell "
+                                 f"with points=N)")
+        if cell.cell_type == "code" and has_solution:
+            if points is not None:
+                raise AuthoringError(f"{where}: a cell with a solution region cannot carry "
+                                     f"points; put the check in the next cell with points=N")
+            last_solution = _defined_name(cell.source) or f"{i:03d}"
+            meta = _nbgrader(grade_id or f"{number}-{last_solution}", solution=True)
+        elif cell.cell_type == "code" and points is not None:
+            name = last_solution or f"{i:03d}"
+            meta = _nbgrader(grade_id or f"{number}-test-{name}", grade=True, locked=True,
+                             points=points)
+        elif cell.cell_type == "markdown" and has_solution:
+            if points is None:
+                raise AuthoringError(f"{where}: a written answer is graded by hand and needs "
+                                     f"points: '# %% [markdown] points=2'")
+            answers += 1
+            meta = _nbgrader(grade_id or f"{number}-answer-{answers}", grade=True,
+                             solution=True, points=points)
+        elif points is not None or grade_id is not None:
+            raise AuthoringError(f"{where}: points or grade_id on a cell that is neither a test "
+                                 f"cell (code) nor a written answer (markdown with a region)")
+        else:
+            out.append(cell)
+            continue
+        if meta["grade_id"] in seen:
+            raise AuthoringError(f"{where}: grade id {meta['grade_id']!r} is also cell "
+                                 f"{seen[meta['grade_id']]}'s; give one grade_id=\"...\"")
+        seen[meta["grade_id"]] = i
+        cell.metadata["nbgrader"] = meta
         out.append(cell)
     return out
+
+
+def _lock_fixed_cells(nb, lesson: str) -> None:
+    """The kernel check and the parameters cell are read-only for nbgrader."""
+    for cell in nb.cells:
+        if cell.id == f"{lesson[:2]}-kernel-check":
+            cell.metadata["nbgrader"] = _nbgrader(cell.id, locked=True)
+        elif cell.cell_type == "code" and "nbgrader" not in cell.metadata and any(
+                line.startswith("SEED = ") for line in cell.source.splitlines()):
+            cell.metadata["nbgrader"] = _nbgrader(f"{lesson[:2]}-parameters", locked=True)
+
+
+def lesson_points(nb) -> dict[str, float]:
+    """Points of a solution notebook: ``{"autograded": ..., "manual": ...}``."""
+    points = {"autograded": 0, "manual": 0}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            points["manual" if meta.get("solution") else "autograded"] += meta["points"]
+    return points
 
 
 def _key(source: str) -> str:
@@ -227,6 +332,7 @@ def build_lesson(source: Path) -> dict[str, str]:
     for nb in (solution, exercise):
         _add_kernel_check(nb, lesson)
         _add_memory_cells(nb, lesson)
+    _lock_fixed_cells(solution, lesson)
     _apply_pins(solution, source)
     for nb in (solution, exercise):
         nbformat.validate(nb)

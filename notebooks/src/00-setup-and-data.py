@@ -106,7 +106,7 @@ def foreground_fraction(masks: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.data import check_foreground_fraction
 
 check_foreground_fraction(foreground_fraction)

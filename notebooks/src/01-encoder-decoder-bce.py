@@ -163,7 +163,7 @@ def bce_simplified(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.losses import check_bce_simplified
 
 check_bce_simplified(bce_simplified)
@@ -276,7 +276,7 @@ def bce_stable(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %%
+# %% points=3
 from course_utils.checks.losses import check_bce_stable
 
 check_bce_stable(bce_stable)
@@ -438,7 +438,7 @@ config.record_outcome("stable form's loss falls every epoch", stable_falls)
 # The exercise sheet asks: can the simplified form still be unstable, and how would you
 # change it? Answer in two or three sentences, with the numbers above.
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # Yes. The term $\log(1 + e^{-x})$ overflows for large negative logits: in float32,
 # $e^{-x}$ is inf as soon as $x$ is below about $-88.72$, so the loss is inf and its
@@ -499,7 +499,7 @@ def train_one_epoch(model, criterion, optimizer, loader) -> float:
     ### END SOLUTION
 
 
-# %%
+# %% points=3
 from course_utils.checks.training import check_evaluate, check_train_one_epoch
 
 check_train_one_epoch(train_one_epoch, DEVICE)
@@ -529,7 +529,7 @@ def evaluate(model, criterion, loader) -> dict[str, float]:
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 check_evaluate(evaluate, DEVICE)
 
 # %% [markdown]

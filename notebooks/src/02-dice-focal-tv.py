@@ -108,7 +108,7 @@ class DiceLoss(nn.Module):
         ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.losses import check_dice_loss
 
 check_dice_loss(DiceLoss)
@@ -178,7 +178,7 @@ class JaccardLoss(nn.Module):
         ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.losses import check_jaccard_loss
 
 check_jaccard_loss(JaccardLoss)
@@ -272,7 +272,7 @@ class FocalLoss(nn.Module):
         ### END SOLUTION
 
 
-# %%
+# %% points=3
 from course_utils.checks.losses import check_focal_loss
 
 check_focal_loss(FocalLoss)
@@ -349,7 +349,7 @@ class BCELoss_TotalVariation(nn.Module):
         ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.losses import check_total_variation_loss
 
 check_total_variation_loss(BCELoss_TotalVariation)
@@ -426,7 +426,7 @@ class SparsityLoss(nn.Module):
         ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.losses import check_centered_loss, check_sparsity_loss
 
 check_centered_loss(CenteredLoss)
@@ -830,7 +830,7 @@ print(f"(background is {(y == 0).double().mean():.1%} of the pixels, misclassifi
 # Weighted BCE raised sensitivity and lowered specificity. Explain why from the loss, and
 # predict what `pos_weight = 0.5` would do.
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # With `pos_weight` $w$, a cell pixel's loss is $-w \log \sigma(x)$ and a background
 # pixel's is $-\log(1 - \sigma(x))$. For a pixel whose features are ambiguous, the loss is
@@ -848,7 +848,7 @@ print(f"(background is {(y == 0).double().mean():.1%} of the pixels, misclassifi
 # model, yet its masks are about as good (compare the "unsure" and Dice columns above). Why,
 # and when would that difference start to matter?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # The focal loss multiplies each pixel's BCE by $(1 - p_t)^\gamma$. Once a pixel is on the
 # right side with moderate confidence, say $p_t = 0.8$, its loss and gradient are cut to a

@@ -184,7 +184,7 @@ class UNet(nn.Module):
 # matches, and that an input the network cannot halve `depth` times is refused with a
 # clear message.
 
-# %%
+# %% points=4
 from course_utils.checks.models import check_unet
 
 check_unet(UNet)
@@ -378,7 +378,7 @@ config.record_outcome("first-layer gradient ratio unet/encdec", grad_norms["UNet
 #
 # **1.** Why must the encoder map be saved *before* the pooling, and not after?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # After pooling, the map has half the height and width, so it no longer matches the
 # upsampled decoder map it is concatenated with (`torch.cat` along channels needs equal
@@ -392,7 +392,7 @@ config.record_outcome("first-layer gradient ratio unet/encdec", grad_norms["UNet
 # map (as residual networks do). What would change in the constructor, and what might be
 # lost?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # Nothing would change in the constructor: the sum has `width` channels, as before, so the
 # parameter count stays that of the encoder-decoder. But the decoder convolution can no
@@ -406,7 +406,7 @@ config.record_outcome("first-layer gradient ratio unet/encdec", grad_norms["UNet
 # is clearly higher. Which score would you report for a task where the outline matters,
 # such as measuring a cell's perimeter, and why?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # The boundary score. Dice is dominated by the interior, which is easy; a mask with a
 # smooth, wrong outline loses only the thin band of pixels along the rim and still scores

@@ -93,7 +93,7 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
 # the output's size with your formula. It prints a few rows that matter for U-Nets and
 # fails if any setting disagrees.
 
-# %%
+# %% points=2
 # NBVAL_CHECK_OUTPUT
 import itertools
 
@@ -193,7 +193,7 @@ def conv_matrix(weight: torch.Tensor, size: int, stride: int = 1, padding: int =
 # The check compares `C @ x` with `F.conv1d` for several kernels, strides and paddings, and
 # names the usual slips (a flipped kernel, a forgotten stride or padding, swapped axes).
 
-# %%
+# %% points=3
 from course_utils.checks.models import check_conv_matrix
 
 check_conv_matrix(conv_matrix)
@@ -420,7 +420,7 @@ class UNet2(nn.Module):
 # stride-2 convolution and one stride-2 transposed convolution per level, and that every
 # BatchNorm uses `BN_MOMENTUM`.
 
-# %%
+# %% points=3
 from course_utils.checks.models import check_unet2
 
 check_unet2(UNet2)
@@ -561,7 +561,7 @@ fig = plotting.compare_predictions(images, targets, preds, size=2.4,
 # padding=1)` and finds that a 4 x 4 map comes back 7 x 7. Explain, and give two ways to get
 # 8 x 8.
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # The transposed size formula gives `(4 - 1) * 2 - 2 * 1 + (3 - 1) + 1 = 7`. Either add
 # `output_padding=1`, which makes it 8, or use kernel 4 with padding 1 (or kernel 2 without
@@ -575,7 +575,7 @@ fig = plotting.compare_predictions(images, targets, preds, size=2.4,
 # does this mean for a U-Net fed a 63 x 63 image, and what does `check_input_size` do about
 # it?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # Going down, 63 becomes 32 (with 2 x 2 max-pooling, 31), but coming back up the transposed
 # convolution doubles 32 to 64 (31 to 62), so the decoder map no longer matches the 63 x 63

@@ -110,7 +110,7 @@ def receptive_field(kernel_sizes, strides=None, dilations=None) -> int:
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.models import check_receptive_field
 
 check_receptive_field(receptive_field)
@@ -277,7 +277,7 @@ class DilatedNet(nn.Module):
 # reach the first layer, that no layer changes the resolution, and measures the receptive
 # field of depths 2, 3 and 4 against `2**(depth + 1) - 1`.
 
-# %%
+# %% points=3
 from course_utils.checks.models import check_dilated_net
 
 check_dilated_net(DilatedNet)
@@ -550,7 +550,7 @@ class ASPP(nn.Module):
 # pixel, so `split_gradient_support` separates that uniform part from the local one: the
 # local part must be exactly the taps of your dilations, and the uniform part must exist.
 
-# %%
+# %% points=3
 from course_utils.checks.models import check_aspp
 
 check_aspp(ASPP)
@@ -654,7 +654,7 @@ config.record_result("Dice ASPPNet", f"{scores['ASPPNet']['Dice']:.3f}", echo=Fa
 # **1.** A colleague stacks six 3 x 3 convolutions with dilation 4 each, to "see far". What
 # is the receptive field, and what is wrong with it?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # `1 + 2 · 6 · 4 = 49` pixels wide, but every tap sits at a multiple of 4 pixels from the
 # centre, so only the pixels on a grid 4 apart in both directions reach the output: 13 x 13
@@ -666,7 +666,7 @@ config.record_result("Dice ASPPNet", f"{scores['ASPPNet']['Dice']:.3f}", echo=Fa
 # **2.** Why can `DilatedNet` take an input of any size, while the U-Net needs multiples of
 # `2**depth`?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # Every layer of the dilated network uses stride 1 and padding equal to its dilation, so
 # each output has exactly the input's height and width. The U-Net halves the size `depth`
@@ -679,7 +679,7 @@ config.record_result("Dice ASPPNet", f"{scores['ASPPNet']['Dice']:.3f}", echo=Fa
 # at 1/16). What happens to a 3 x 3 branch with dilation 24 there, and what takes over the
 # job of seeing the whole image?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # Its outer taps sit 24 pixels from the centre. On a 33-pixel map no position has both its
 # left and right taps inside the map (that would take 49 pixels), and at the centre of the

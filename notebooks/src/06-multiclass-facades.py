@@ -77,7 +77,7 @@ def class_counts(targets: torch.Tensor, num_classes: int, ignore_index: int = 25
     ### END SOLUTION
 
 
-# %%
+# %% points=1
 from course_utils.checks.multiclass import check_class_counts
 
 check_class_counts(class_counts)
@@ -136,7 +136,7 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tens
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.multiclass import check_cross_entropy
 
 check_cross_entropy(cross_entropy)
@@ -180,7 +180,7 @@ def one_hot(target: torch.Tensor, num_classes: int, ignore_index: int = 255) -> 
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.multiclass import check_one_hot
 
 check_one_hot(one_hot)
@@ -233,7 +233,7 @@ def class_weights(counts: torch.Tensor, power: float = 1.0) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.multiclass import check_class_weights
 
 check_class_weights(class_weights)
@@ -308,7 +308,7 @@ def per_class_iou(cm: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.metrics import check_per_class_iou
 
 check_per_class_iou(per_class_iou)
@@ -554,7 +554,7 @@ config.record_result(f"test mIoU ({best})", test_miou)
 #    targets is a weighted mean. What must the sum of `F.cross_entropy(logits, target_1h,
 #    weight=w, reduction="sum")` be divided by to give the same value?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # 1. Its pixel accuracy equals the wall's share of the labelled pixels (printed in the
 #    class-frequency cell above), while its mIoU is that share divided by 12 (the wall's IoU is its share, every other

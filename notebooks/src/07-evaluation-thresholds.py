@@ -102,7 +102,7 @@ def binary_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]
     ### END SOLUTION
 
 
-# %%
+# %% points=3
 from course_utils.checks.metrics import check_binary_metrics
 
 check_binary_metrics(binary_metrics)
@@ -254,7 +254,7 @@ def hausdorff(pred, target, percentile: float = 100) -> float:
     ### END SOLUTION
 
 
-# %%
+# %% points=3
 from course_utils.checks.metrics import check_hausdorff
 
 check_hausdorff(hausdorff)
@@ -346,7 +346,7 @@ def count_holes(mask) -> int:
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.metrics import check_count_components, check_count_holes
 
 check_count_components(count_components)
@@ -569,7 +569,7 @@ config.record_outcome("U-Net minus Otsu oracle test Dice", unet_dice - float(np.
 # 5. On one image a model has precision 0.95 and sensitivity 0.60. What is its Dice, and
 #    which way would you move its threshold?
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # 1. Dice (or IoU) and sensitivity. With lesions covering about 1 % of the image, a model
 #    that finds no lesion at all scores about 99 % accuracy; Dice and sensitivity would

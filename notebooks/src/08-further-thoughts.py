@@ -115,7 +115,7 @@ def make_augmentation() -> v2.Compose:
     ### END SOLUTION
 
 
-# %%
+# %% points=3
 from course_utils.checks.augmentation import check_paired_augmentation
 
 augment = make_augmentation()
@@ -410,7 +410,7 @@ def split_instances(mask: np.ndarray, min_distance: int = 5, sigma: float = 2.0)
     ### END SOLUTION
 
 
-# %%
+# %% points=2
 from course_utils.checks.instances import check_split_instances
 
 check_split_instances(split_instances)
@@ -497,7 +497,7 @@ for name, expected in [("two predicted cells", 2), ("six touching discs", 6)]:
 # 4. The watershed split the six discs correctly. Describe a pair of touching cells it would
 #    fail on, and why.
 
-# %% [markdown]
+# %% [markdown] points=2
 # ### BEGIN SOLUTION
 # 1. Geometric ones move pixels and must be applied to the mask too: flip, rotation,
 #    elastic deformation. Blur and gamma change values only: image only. Cut-out hides

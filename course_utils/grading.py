@@ -1,0 +1,262 @@
+"""Grade the course with nbgrader: a course folder made from ``notebooks/``, release, collect,
+autograde with feedback, grades as CSV.
+
+The solution notebooks are nbgrader source notebooks (``authoring`` writes their metadata),
+so this module only arranges nbgrader's own commands around them and checks what nbgrader
+does not: that a release equals the exercise students know, and that every submission
+parses and keeps its read-only cells (a finding names the student and the file; nothing in
+``submitted/`` is ever changed or overwritten).
+
+A course folder::
+
+    nbgrader_config.py      written once by ``init``, then yours to edit
+    gradebook.db            nbgrader's database
+    source/NN-slug/NN-slug.ipynb    copies of notebooks/solutions/
+    release/ submitted/ autograded/ feedback/   nbgrader's folders
+
+The grader runs each submission on the ``python3`` kernel of the Python that runs nbgrader
+(the course environment), in full mode unless ``mode="quick"`` (``COURSE_QUICK``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import ClearSolutions
+
+from course_utils import authoring
+
+__all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
+           "check_submissions", "collect", "export", "init_course", "lessons", "points_table",
+           "release", "release_preprocessors"]
+
+COURSE_ID = "seg-course"
+SOLUTIONS = authoring.NOTEBOOKS / "solutions"
+CONFIG = '''\
+"""nbgrader's configuration for this course, written by `python -m course_utils grade init`.
+
+Edit freely: `grade init` never overwrites this file.
+"""
+from course_utils import grading
+
+c = get_config()  # noqa: F821 (nbgrader defines it)
+c.CourseDirectory.course_id = {course_id!r}
+c.Exchange.root = {exchange!r}
+# The release keeps the course's stubs, the hint in the NotImplementedError included.
+c.GenerateAssignment.preprocessors = grading.release_preprocessors()
+# Each submission runs on the python3 kernel of the Python that runs nbgrader, whatever
+# kernels are registered; the lessons train models, so a cell may take minutes.
+c.Execute.kernel_name = "python3"
+c.Execute.timeout = 600
+# A deleted test cell is put back (and run) instead of failing the whole notebook.
+c.OverwriteCells.add_missing_cells = True
+'''
+
+
+class GradingError(ValueError):
+    """Bad input to the grading commands: unknown lesson, missing folder, failed step."""
+
+
+class ClearSolutionsWithHints(ClearSolutions):
+    """nbgrader's ClearSolutions, but code regions get the exercise's stub, which raises
+    ``NotImplementedError`` with the cell's hint (``authoring.strip_code_solutions``)."""
+
+    def _replace_solution_region(self, cell, language):
+        if cell.cell_type != "code" or authoring.BEGIN not in cell.source:
+            return super()._replace_solution_region(cell, language)
+        cell.source = authoring.strip_code_solutions(cell.source)
+        return True
+
+
+def release_preprocessors() -> list:
+    """nbgrader's ``GenerateAssignment`` preprocessors with ``ClearSolutionsWithHints``."""
+    from nbgrader.converters import GenerateAssignment
+
+    default = GenerateAssignment.class_traits()["preprocessors"].default()
+    return [ClearSolutionsWithHints if p is ClearSolutions else p for p in default]
+
+
+def lessons(names: list[str] | None = None) -> list[str]:
+    """Assignment names (``02-dice-focal-tv``) for lesson numbers or names; all without."""
+    known = [p.stem for p in sorted(SOLUTIONS.glob("[0-9][0-9]-*.ipynb"))]
+    if not names:
+        return known
+    chosen = []
+    for name in names:
+        match = [k for k in known if k == name or k[:2] == name]
+        if not match:
+            raise GradingError(f"unknown lesson {name!r}; the lessons are "
+                               f"{', '.join(k[:2] for k in known)} ({known[0]}, ...)")
+        chosen += match
+    return chosen
+
+
+def _nbgrader(course: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ if env is None else env)
+    # nbgrader runs `alembic` (its database migrations) from PATH: this Python's scripts
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise GradingError(f"`nbgrader {' '.join(args)}` failed in {course}:\n"
+                           f"{(done.stdout + done.stderr).strip()[-3000:]}")
+    return done
+
+
+def _course(course) -> Path:
+    course = Path(course)
+    if not (course / "nbgrader_config.py").is_file():
+        raise GradingError(f"{course} is not a course folder (no nbgrader_config.py); "
+                           f"make one with `python -m course_utils grade init {course}`")
+    return course
+
+
+def init_course(course, exchange=None) -> Path:
+    """Make (or refresh) a course folder: config once, ``source/`` from the solutions.
+
+    Args:
+        course: the folder; created if missing.
+        exchange: nbgrader's exchange folder (default ``<course>/exchange``); on a hub, a
+            folder every user can reach, e.g. ``/srv/nbgrader/exchange``.
+    """
+    course = Path(course).resolve()
+    exchange = Path(exchange).resolve() if exchange else course / "exchange"
+    config = course / "nbgrader_config.py"
+    course.mkdir(parents=True, exist_ok=True)
+    if not config.exists():
+        config.write_text(CONFIG.format(course_id=COURSE_ID, exchange=str(exchange)))
+    exchange.mkdir(parents=True, exist_ok=True)
+    exchange.chmod(0o777)  # students write their submissions into it
+    for name in lessons():
+        target = course / "source" / name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SOLUTIONS / f"{name}.ipynb", target / f"{name}.ipynb")
+    return course
+
+
+def check_release(course, name: str) -> None:
+    """Fail unless the released notebook has the exercise's cells, source for source."""
+    released = nbformat.read(Path(course) / "release" / name / f"{name}.ipynb", as_version=4)
+    exercise = nbformat.read(authoring.NOTEBOOKS / "exercises" / f"{name}.ipynb", as_version=4)
+    got = [(c.cell_type, c.source) for c in released.cells]
+    want = [(c.cell_type, c.source) for c in exercise.cells]
+    if got != want:
+        first = next((i for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w),
+                     min(len(got), len(want)))
+        raise GradingError(f"{name}: the release differs from notebooks/exercises/{name}.ipynb "
+                           f"at cell {first} ({len(got)} vs {len(want)} cells); rebuild "
+                           f"with `python -m course_utils build` and `grade init` again")
+
+
+def release(course, names: list[str] | None = None) -> list[str]:
+    """Generate each lesson's student version, check it, and release it to the exchange."""
+    course = _course(course)
+    chosen = lessons(names)
+    for name in chosen:
+        _nbgrader(course, "db", "assignment", "add", name)
+        _nbgrader(course, "generate_assignment", name, "--force")
+        check_release(course, name)
+        _nbgrader(course, "release_assignment", name, "--force")
+    return chosen
+
+
+def _graded_cells(nb) -> dict[str, str]:
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade_id")
+            and (c.metadata["nbgrader"].get("locked") or c.metadata["nbgrader"].get("grade"))}
+
+
+def check_submissions(course, name: str) -> tuple[list[str], list[str]]:
+    """Look at every collected submission of a lesson, changing nothing.
+
+    Returns:
+        ``(students, findings)``: the students whose notebook parses (these can be graded)
+        and one line per problem, naming the student and the file.
+    """
+    course = _course(course)
+    released = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
+    fixed = _graded_cells(released)
+    solution_ids = {c.metadata["nbgrader"]["grade_id"] for c in released.cells
+                    if c.metadata.get("nbgrader", {}).get("solution")}
+    students, findings = [], []
+    for folder in sorted((course / "submitted").glob(f"*/{name}")):
+        student, path = folder.parent.name, folder / f"{name}.ipynb"
+        where = f"student {student}, {path.relative_to(course)}"
+        if not path.is_file():
+            findings.append(f"{where}: missing; this student scores 0 for the lesson")
+            continue
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as exc:  # nbformat raises several types for a broken file
+            findings.append(f"{where}: not a readable notebook ({type(exc).__name__}: "
+                            f"{str(exc)[:200]}); not graded, ask for a new submission")
+            continue
+        students.append(student)
+        got = _graded_cells(nb)
+        for grade_id, source in fixed.items():
+            if grade_id not in got:
+                findings.append(f"{where}: the cell {grade_id!r} was deleted; the grader "
+                                f"puts the released version back")
+            elif got[grade_id] != source and grade_id not in solution_ids:
+                findings.append(f"{where}: the read-only cell {grade_id!r} was edited; the "
+                                f"grader uses the released version")
+    return students, findings
+
+
+def collect(course, names: list[str] | None = None) -> list[str]:
+    """Copy new submissions from the exchange into ``submitted/`` (never over one already
+    collected) and return the findings of ``check_submissions``."""
+    course = _course(course)
+    findings = []
+    for name in lessons(names):
+        _nbgrader(course, "collect", name)
+        findings += check_submissions(course, name)[1]
+    return findings
+
+
+def autograde(course, names: list[str] | None = None, mode: str = "full") -> list[str]:
+    """Autograde every readable submission and write its feedback HTML.
+
+    Args:
+        mode: ``"full"`` (the lessons' real settings, for a course on GPUs) or ``"quick"``
+            (``COURSE_QUICK=1``: small images and few epochs, as in CI).
+
+    Returns:
+        The findings of ``check_submissions``.
+    """
+    if mode not in ("full", "quick"):
+        raise GradingError(f"mode {mode!r}: use 'full' or 'quick'")
+    from course_utils.config import QUICK_ENV
+
+    course = _course(course)
+    env = os.environ | {QUICK_ENV: "1" if mode == "quick" else "0"}
+    findings = []
+    for name in lessons(names):
+        students, found = check_submissions(course, name)
+        findings += found
+        for student in students:
+            _nbgrader(course, "autograde", name, "--student", student, "--force", env=env)
+            _nbgrader(course, "generate_feedback", name, "--student", student, "--force",
+                      env=env)
+    return findings
+
+
+def export(course, to) -> Path:
+    """Write every student's scores per lesson to a CSV file (nbgrader's exporter)."""
+    to = Path(to).resolve()
+    _nbgrader(_course(course), "export", "--to", str(to))
+    return to
+
+
+def points_table() -> list[tuple[str, float, float]]:
+    """``(lesson, autograded points, manually graded points)`` from the solution notebooks."""
+    rows = []
+    for name in lessons():
+        points = authoring.lesson_points(nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4))
+        rows.append((name, points["autograded"], points["manual"]))
+    return rows
