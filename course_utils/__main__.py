@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_utils {run,build,env,data,hub-link}``."""
+"""Command line: ``python -m course_utils {run,build,env,data,grade,hub-link}``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ def main(argv: list[str] | None = None) -> int:
         # The data actions parse their own arguments: the other commands stay light,
         # without importing torch for the data package.
         from course_utils.data import cli
+
+        return cli.main(argv[1:])
+    if argv[:1] == ["grade"]:
+        from course_utils.grading import cli
 
         return cli.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__)
@@ -39,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("data", add_help=False,
                    help="status, link, fetch, prepare and synth the datasets (see `data -h`)")
+
+    sub.add_parser("grade", add_help=False,
+                   help="grade with nbgrader: init, release, collect, autograde, export, points "
+                        "(see `grade -h`)")
 
     link = sub.add_parser("hub-link", help="print an nbgitpuller link that hands out the course")
     link.add_argument("--hub", required=True, help="the hub's address, e.g. https://hub.example.edu")

@@ -27,7 +27,7 @@ def area(r):
     return value
     ### END SOLUTION
 
-# %% [markdown]
+# %% [markdown] points=1
 # Why is the area quadratic?
 #
 # ### BEGIN SOLUTION
@@ -96,10 +96,12 @@ def test_solution_cells_carry_nbgrader_metadata(built):
     solution = _read(root / "solutions" / "01-demo.ipynb").cells
     assert solution[2].metadata == {
         "tags": ["keep"],
-        "nbgrader": {"grade": False, "grade_id": "01-002", "locked": False,
+        "nbgrader": {"grade": False, "grade_id": "01-area", "locked": False,
                      "schema_version": 3, "solution": True},
     }
-    assert solution[3].metadata["nbgrader"]["grade_id"] == "01-003"
+    assert solution[3].metadata["nbgrader"] == {
+        "grade": True, "grade_id": "01-answer-1", "locked": False, "points": 1,
+        "schema_version": 3, "solution": True}
     assert "nbgrader" not in solution[1].metadata
     exercise = _read(root / "exercises" / "01-demo.ipynb").cells
     assert [c.metadata for c in exercise] == [{}, {}, {"tags": ["keep"]}, {}]
@@ -369,7 +371,11 @@ def test_kernel_check_comes_before_the_first_code_cell(built):
         cells = _read(root / kind / "01-demo.ipynb", kernel_check=True).cells
         assert [c.id for c in cells] == ["01-000", "01-kernel-check", "01-001", "01-002",
                                          "01-003"]
-        assert cells[1].source == authoring.KERNEL_CHECK and cells[1].metadata == {}
+        assert cells[1].source == authoring.KERNEL_CHECK
+        # read-only for nbgrader in the solution (the release's source), plain in the exercise
+        assert cells[1].metadata == ({"nbgrader": {
+            "grade": False, "grade_id": "01-kernel-check", "locked": True, "schema_version": 3,
+            "solution": False}} if kind == "solutions" else {})
 
 
 def test_kernel_check_without_code_cells(tmp_path):
@@ -420,3 +426,111 @@ def test_a_lesson_without_parameters_gets_no_memory_cells(tmp_path):
     authoring.build(root)
     cells = _read(root / "solutions" / "01-demo.ipynb").cells
     assert [c.source for c in cells] == ["# 01 · Demo", "x = 1"]
+
+
+# --------------------------------------------------------------------------- nbgrader
+
+GRADED = '''\
+# %% [markdown]
+# # 02 · Graded
+
+# %%
+SEED = 0
+
+# %%
+def double(x):
+    # HINT: twice x
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+
+# %% points=2
+assert double(2) == 4
+### BEGIN HIDDEN TESTS
+assert double(-3) == -6
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Why?
+
+# %% [markdown] points=1.5
+# ### BEGIN SOLUTION
+# Because.
+# ### END SOLUTION
+
+# %% [markdown] points=3 grade_id="02-essay"
+# ### BEGIN SOLUTION
+# Long.
+# ### END SOLUTION
+'''
+
+
+def _graded(tmp_path, text=GRADED):
+    root = _lesson_dir(tmp_path, text, name="02-graded")
+    authoring.build(root)
+    return [nbformat.read(root / kind / "02-graded.ipynb", as_version=4)
+            for kind in ("solutions", "exercises")]
+
+
+def _meta(nb):
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in nb.cells
+            if "nbgrader" in c.metadata}
+
+
+def test_graded_cells_get_nbgrader_metadata(tmp_path):
+    solution, exercise = _graded(tmp_path)
+    meta = _meta(solution)
+    assert list(meta) == ["02-kernel-check", "02-parameters", "02-double", "02-test-double",
+                          "02-answer-1", "02-essay"]
+    assert meta["02-kernel-check"] == meta["02-parameters"] | {"grade_id": "02-kernel-check"}
+    assert meta["02-parameters"] == {"grade": False, "grade_id": "02-parameters",
+                                     "locked": True, "schema_version": 3, "solution": False}
+    assert meta["02-test-double"] == {"grade": True, "grade_id": "02-test-double",
+                                      "locked": True, "points": 2, "schema_version": 3,
+                                      "solution": False}
+    assert meta["02-answer-1"]["points"] == 1.5 and meta["02-answer-1"]["grade"]
+    assert meta["02-essay"]["points"] == 3
+    assert authoring.lesson_points(solution) == {"autograded": 2, "manual": 4.5}
+    assert _meta(exercise) == {}
+
+
+def test_hidden_tests_stay_in_the_solution_and_leave_the_exercise(tmp_path):
+    solution, exercise = _graded(tmp_path)
+    test = next(c for c in solution.cells if c.source.startswith("assert double(2)"))
+    assert "assert double(-3) == -6" in test.source
+    (stub,) = [c for c in exercise.cells if c.source.startswith("assert double(2)")]
+    assert stub.source == "assert double(2) == 4"
+    assert "HIDDEN" not in (tmp_path / "nb" / "exercises" / "02-graded.ipynb").read_text()
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("a\n### BEGIN HIDDEN TESTS\nb\n### END HIDDEN TESTS\nc", "a\nc"),
+    ("a\n    ### BEGIN HIDDEN TESTS\n    b\n    ### END HIDDEN TESTS\n", "a"),
+    ("a", "a"),
+], ids=["middle", "indented at the end", "none"])
+def test_strip_hidden_tests(source, expected):
+    assert authoring.strip_hidden_tests(source) == expected
+
+
+@pytest.mark.parametrize(("cells", "message"), [
+    ("# %% [markdown]\n# ### BEGIN SOLUTION\n# A.\n# ### END SOLUTION\n",
+     r"cell 1: a written answer is graded by hand and needs points"),
+    ("# %% points=2\n# HINT: h\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n",
+     r"cell 1: a cell with a solution region cannot carry points"),
+    ("# %%\nx = 1\n### BEGIN HIDDEN TESTS\nassert x\n### END HIDDEN TESTS\n",
+     r"cell 1: ### BEGIN HIDDEN TESTS belongs in a test cell"),
+    ("# %% points=1\nx = 1\n### BEGIN HIDDEN TESTS\nassert x\n",
+     r"cell 1: ### BEGIN HIDDEN TESTS at line 2 is never closed"),
+    ("# %% [markdown] points=1\n# Just prose.\n",
+     r"cell 1: points or grade_id on a cell that is neither"),
+    ("# %% points=0\nassert True\n", r"cell 1: points=0; write a positive number"),
+    ("# %% points=\"two\"\nassert True\n", r"cell 1: points='two'; write a positive number"),
+    ("# %%\ndef f():\n    # HINT: h\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+     "\n\n# %% points=1\nassert f()\n\n# %% points=1\nassert f() == 1\n",
+     r"cell 3: grade id '01-test-f' is also cell 2's; give one grade_id="),
+], ids=["answer without points", "points on a solution", "hidden outside a test",
+        "hidden unclosed", "points on prose", "zero points", "text points", "duplicate id"])
+def test_bad_grading_metadata_is_named(tmp_path, cells, message):
+    root = _lesson_dir(tmp_path, "# %%\nok = 1\n\n" + cells)
+    with pytest.raises(AuthoringError, match=message):
+        authoring.build(root)

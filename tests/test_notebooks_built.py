@@ -78,6 +78,31 @@ def test_exercise_holds_no_solution_text(lesson):
         assert text not in exercise_lines, f"{lesson}, cell {i}: solution line {text!r} leaks"
 
 
+def hidden_test_lines(nb, lesson):
+    """Stripped lines inside the hidden-test regions of a notebook's cells, minus trivial
+    ones and the lines that also appear outside every hidden region."""
+    inside, outside = set(), set()
+    for i, cell in enumerate(nb.cells):
+        lines = cell.source.split("\n")
+        hidden = set()
+        for begin, end in authoring._regions(lines, f"{lesson}, cell {i}",
+                                             (authoring.HIDDEN_BEGIN, authoring.HIDDEN_END)):
+            hidden.update(range(begin + 1, end))
+        inside |= {lines[k].strip() for k in hidden}
+        outside |= {line.strip() for k, line in enumerate(lines) if k not in hidden}
+    return {line for line in inside - outside if line.lstrip("# ").strip() not in TRIVIAL}
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_exercise_holds_no_hidden_tests(lesson):
+    exercise = _read("exercises", lesson)
+    text = "\n".join(c.source for c in exercise.cells)
+    assert "HIDDEN TESTS" not in text
+    exercise_lines = {line.strip() for line in text.splitlines()}
+    leaks = hidden_test_lines(_read("solutions", lesson), lesson) & exercise_lines
+    assert not leaks, f"{lesson}: hidden-test lines in the exercise: {sorted(leaks)}"
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_exercise_has_no_markers(lesson):
     for cell in _read("exercises", lesson).cells:

@@ -155,8 +155,8 @@ def check_release(course, name: str) -> None:
 
 def release(course, names: list[str] | None = None) -> list[str]:
     """Generate each lesson's student version, check it, and release it to the exchange."""
-    course = _course(course)
     chosen = lessons(names)
+    course = _course(course)
     for name in chosen:
         _nbgrader(course, "db", "assignment", "add", name)
         _nbgrader(course, "generate_assignment", name, "--force")
@@ -211,9 +211,10 @@ def check_submissions(course, name: str) -> tuple[list[str], list[str]]:
 def collect(course, names: list[str] | None = None) -> list[str]:
     """Copy new submissions from the exchange into ``submitted/`` (never over one already
     collected) and return the findings of ``check_submissions``."""
+    chosen = lessons(names)
     course = _course(course)
     findings = []
-    for name in lessons(names):
+    for name in chosen:
         _nbgrader(course, "collect", name)
         findings += check_submissions(course, name)[1]
     return findings
@@ -233,16 +234,21 @@ def autograde(course, names: list[str] | None = None, mode: str = "full") -> lis
         raise GradingError(f"mode {mode!r}: use 'full' or 'quick'")
     from course_utils.config import QUICK_ENV
 
+    chosen = lessons(names)
     course = _course(course)
     env = os.environ | {QUICK_ENV: "1" if mode == "quick" else "0"}
     findings = []
-    for name in lessons(names):
+    for name in chosen:
         students, found = check_submissions(course, name)
         findings += found
-        for student in students:
-            _nbgrader(course, "autograde", name, "--student", student, "--force", env=env)
-            _nbgrader(course, "generate_feedback", name, "--student", student, "--force",
-                      env=env)
+        if not students:
+            continue
+        unreadable = sorted({p.name for p in (course / "submitted").iterdir()} - set(students))
+        # one nbgrader call per lesson for all its readable submissions
+        skip = [f"--CourseDirectory.student_id_exclude={','.join(unreadable)}"] if unreadable \
+            else []
+        _nbgrader(course, "autograde", name, "--force", *skip, env=env)
+        _nbgrader(course, "generate_feedback", name, "--force", *skip, env=env)
     return findings
 
 

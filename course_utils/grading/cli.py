@@ -1,0 +1,78 @@
+"""``python -m course_utils grade ACTION``: nbgrader for this course, one step at a time.
+
+- ``init DIR``: a course folder (nbgrader_config.py once, ``source/`` from the solutions);
+- ``release [LESSON ...]``: generate the students' versions, check each against the exercise
+  notebook, and release them to the exchange;
+- ``collect [LESSON ...]``: take new submissions from the exchange and report problems;
+- ``autograde [LESSON ...] [--mode quick|full]``: grade every readable submission and write
+  feedback HTML (``feedback/<student>/<lesson>/``);
+- ``export --to grades.csv``: scores per student and lesson;
+- ``points``: the points of every lesson.
+
+Every action but ``points`` works on ``--course DIR`` (default: the current folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from course_utils.grading import course as grading
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse and run one ``grade`` action; bad input prints an error, not a traceback."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.action == "init":
+            path = grading.init_course(args.dir, exchange=args.exchange)
+            print(f"course folder: {path}\nnext: python -m course_utils grade release "
+                  f"--course {path}")
+        elif args.action == "release":
+            for name in grading.release(args.course, args.lessons or None):
+                print(f"released: {name} (equal to notebooks/exercises/{name}.ipynb)")
+        elif args.action in ("collect", "autograde"):
+            if args.action == "collect":
+                findings = grading.collect(args.course, args.lessons or None)
+            else:
+                findings = grading.autograde(args.course, args.lessons or None, mode=args.mode)
+            for line in findings:
+                print(f"note: {line}")
+            print(f"{args.action}: done" + (f", {len(findings)} note(s) above" if findings
+                                            else ", no problems found"))
+        elif args.action == "export":
+            print(f"grades: {grading.export(args.course, args.to)}")
+        elif args.action == "points":
+            print(f"{'lesson':28s} {'autograded':>10s} {'by hand':>8s} {'total':>6s}")
+            for name, auto, manual in grading.points_table():
+                print(f"{name:28s} {auto:>10g} {manual:>8g} {auto + manual:>6g}")
+    except grading.GradingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course_utils grade", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    init = sub.add_parser("init", help="make a course folder from notebooks/")
+    init.add_argument("dir", help="the course folder (created if missing)")
+    init.add_argument("--exchange", default=None,
+                      help="nbgrader's exchange folder (default: DIR/exchange); on a hub one "
+                           "that every user can reach, e.g. /srv/nbgrader/exchange")
+    for action, text in (("release", "release lessons to the exchange"),
+                         ("collect", "collect new submissions"),
+                         ("autograde", "autograde submissions and write feedback")):
+        step = sub.add_parser(action, help=text)
+        step.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 02 (default: all)")
+        step.add_argument("--course", default=".", help="the course folder (default: .)")
+        if action == "autograde":
+            step.add_argument("--mode", choices=("full", "quick"), default="full",
+                              help="full: the lessons' real settings (default, for a GPU); "
+                                   "quick: COURSE_QUICK=1, as in CI")
+    export = sub.add_parser("export", help="write the grades to a CSV file")
+    export.add_argument("--course", default=".", help="the course folder (default: .)")
+    export.add_argument("--to", default="grades.csv", help="the CSV file (default: grades.csv)")
+    sub.add_parser("points", help="print the points of every lesson")
+    return parser
