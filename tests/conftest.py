@@ -14,6 +14,9 @@ pin down the readers against files whose every pixel the test knows:
 from __future__ import annotations
 
 import base64
+import builtins
+import sys
+import types
 from pathlib import Path
 
 import matplotlib
@@ -145,3 +148,29 @@ def make_facade(tmp_path):
 def facade_root(make_facade) -> Path:
     """A facade root with 20 portrait 24 x 16 photos and palette labels."""
     return make_facade()
+    """A facade root with 20 portrait 24 x 16 photos and palette labels."""
+    return make_facade()
+
+
+@pytest.fixture
+def shell(tmp_path, monkeypatch):
+    """A real IPython ``InteractiveShell`` of its own, for what students see under an error
+    (``hints``, ``checks.CheckFailed``)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    from course_utils import hints
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    config = Config()
+    config.HistoryManager.enabled = False
+    names = set(vars(builtins))
+    # Its own user module, so that sys.modules["__main__"] stays pytest's.
+    ip = InteractiveShell.instance(config=config, user_module=types.ModuleType("hints_test_ns"))
+    yield ip
+    hints.uninstall(ip)
+    InteractiveShell.clear_instance()
+    sys.modules.pop("hints_test_ns", None)
+    for name in set(vars(builtins)) - names:  # __IPYTHON__ would fool later tests
+        delattr(builtins, name)

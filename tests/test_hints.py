@@ -6,10 +6,8 @@ messages (cross-device, CUDA out of memory, device-side assert) are written as t
 
 from __future__ import annotations
 
-import builtins
 import re
 import sys
-import types
 
 import pytest
 import torch
@@ -174,26 +172,6 @@ def test_install_outside_ipython_is_a_no_op():
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 BCE_SHAPE_CELL = ("import torch, torch.nn.functional as F\n"
                   "F.binary_cross_entropy_with_logits(torch.zeros(2, 1, 4, 4), torch.zeros(2, 4, 4))\n")
-
-
-@pytest.fixture
-def shell(tmp_path, monkeypatch):
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    config = Config()
-    config.HistoryManager.enabled = False
-    names = set(vars(builtins))
-    # Its own user module, so that sys.modules["__main__"] stays pytest's.
-    ip = InteractiveShell.instance(config=config, user_module=types.ModuleType("hints_test_ns"))
-    yield ip
-    hints.uninstall(ip)
-    InteractiveShell.clear_instance()
-    sys.modules.pop("hints_test_ns", None)
-    for name in set(vars(builtins)) - names:  # __IPYTHON__ would fool later tests
-        delattr(builtins, name)
 
 
 def _run(ip, capsys, cell):

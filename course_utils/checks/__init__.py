@@ -8,6 +8,7 @@ at the first wrong answer.
 from __future__ import annotations
 
 import math
+import traceback
 
 import torch
 
@@ -15,7 +16,22 @@ __all__ = ["CheckFailed", "expect_close", "passed"]
 
 
 class CheckFailed(AssertionError):
-    """A student's answer does not match the reference; the message says how."""
+    """A student's answer does not match the reference; the message says how.
+
+    In IPython (a notebook, and nbgrader's feedback) it shows as its message alone: the
+    frames inside the check would bury it. When the student's own code raised, the frames of
+    that code stay, without the check's.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        lines = []
+        cause = self.__cause__
+        if cause is not None:
+            own = [frame for frame in traceback.extract_tb(cause.__traceback__)
+                   if "course_utils" not in frame.filename]
+            lines += ["Your code raised this error:", *traceback.format_list(own),
+                      *traceback.format_exception_only(cause), ""]
+        return [*lines, f"\x1b[0;31mCheckFailed\x1b[0m: {self}"]
 
 
 def _describe(value) -> str:

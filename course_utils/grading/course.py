@@ -158,7 +158,6 @@ def release(course, names: list[str] | None = None) -> list[str]:
     chosen = lessons(names)
     course = _course(course)
     for name in chosen:
-        _nbgrader(course, "db", "assignment", "add", name)
         _nbgrader(course, "generate_assignment", name, "--force")
         check_release(course, name)
         _nbgrader(course, "release_assignment", name, "--force")
