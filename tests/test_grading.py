@@ -193,3 +193,16 @@ def test_cli_bad_input_is_one_line_not_a_traceback(argv, message):
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith(message)
     assert "Traceback" not in done.stderr
+
+
+def test_readme_points_table_is_the_notebooks():
+    text = (authoring.NOTEBOOKS.parent / "README.md").read_text()
+    auto = next(line for line in text.splitlines() if line.startswith("| autograded |"))
+    manual = next(line for line in text.splitlines() if line.startswith("| by hand |"))
+    rows = grading.points_table()
+
+    def cells(line):
+        return [float(x) for x in line.strip("|").split("|")[1:]]
+
+    assert cells(auto) == [r[1] for r in rows] + [sum(r[1] for r in rows)]
+    assert cells(manual) == [r[2] for r in rows] + [sum(r[2] for r in rows)]
