@@ -220,7 +220,8 @@ def collect(course, names: list[str] | None = None) -> list[str]:
 
 
 def autograde(course, names: list[str] | None = None, mode: str = "full") -> list[str]:
-    """Autograde every readable submission and write its feedback HTML.
+    """Autograde every readable submission, write its feedback HTML and release it to the
+    exchange.
 
     Args:
         mode: ``"full"`` (the lessons' real settings, for a course on GPUs) or ``"quick"``
@@ -248,6 +249,8 @@ def autograde(course, names: list[str] | None = None, mode: str = "full") -> lis
             else []
         _nbgrader(course, "autograde", name, "--force", *skip, env=env)
         _nbgrader(course, "generate_feedback", name, "--force", *skip, env=env)
+        # to the exchange, where students fetch it (Assignment List > Fetch Feedback)
+        _nbgrader(course, "release_feedback", name, *skip, env=env)
     return findings
 
 
