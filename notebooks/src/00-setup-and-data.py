@@ -110,6 +110,13 @@ def foreground_fraction(masks: torch.Tensor) -> torch.Tensor:
 from course_utils.checks.data import check_foreground_fraction
 
 check_foreground_fraction(foreground_fraction)
+### BEGIN HIDDEN TESTS
+from course_utils.checks import expect_close
+
+_masks = torch.rand(3, 1, 5, 7, generator=torch.Generator().manual_seed(2516)) > 0.7
+expect_close("3 masks of 5 x 7", foreground_fraction(_masks).flatten(),
+             _masks.float().mean(dim=(1, 2, 3)))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # With a working `foreground_fraction` we can describe the whole training set: how large the

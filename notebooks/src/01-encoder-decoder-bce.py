@@ -280,6 +280,14 @@ def bce_stable(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 from course_utils.checks.losses import check_bce_stable
 
 check_bce_stable(bce_stable)
+### BEGIN HIDDEN TESTS
+from course_utils.checks import expect_close
+
+_gen = torch.Generator().manual_seed(2516)
+_x, _y = torch.randn(4, 3, generator=_gen) * 60, torch.rand(4, 3, generator=_gen).round()
+expect_close("a 4 x 3 batch of logits up to about 200", bce_stable(_x, _y),
+             F.binary_cross_entropy_with_logits(_x, _y, reduction="none"))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## The numbers: values, gradients, and a sweep

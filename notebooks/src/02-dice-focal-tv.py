@@ -112,6 +112,16 @@ class DiceLoss(nn.Module):
 from course_utils.checks.losses import check_dice_loss
 
 check_dice_loss(DiceLoss)
+### BEGIN HIDDEN TESTS
+from course_utils import losses
+from course_utils.checks import expect_close
+
+_gen = torch.Generator().manual_seed(2516)
+_x, _y = torch.randn(3, 1, 7, 5, generator=_gen) * 3, torch.rand(3, 1, 7, 5, generator=_gen).round()
+for _s in (1.0, 0.5):
+    expect_close(f"DiceLoss({_s}) on a 3 x 1 x 7 x 5 batch", DiceLoss(_s)(_x, _y),
+                 losses.DiceLoss(_s)(_x, _y))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # A consequence of the sheet's choice to smooth *means*: the means lie between 0 and 2, so
@@ -182,6 +192,17 @@ class JaccardLoss(nn.Module):
 from course_utils.checks.losses import check_jaccard_loss
 
 check_jaccard_loss(JaccardLoss)
+### BEGIN HIDDEN TESTS
+from course_utils import losses
+from course_utils.checks import expect_close
+
+_gen = torch.Generator().manual_seed(2517)
+_x, _y = torch.randn(3, 1, 7, 5, generator=_gen) * 3, torch.rand(3, 1, 7, 5, generator=_gen).round()
+_y[0] = 0  # one image without any foreground
+for _sq in (False, True):
+    expect_close(f"JaccardLoss(squared={_sq}) on a 3 x 1 x 7 x 5 batch",
+                 JaccardLoss(squared=_sq)(_x, _y), losses.JaccardLoss(squared=_sq)(_x, _y))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # The two predictions of the Dice example, plus a hedging one (probability 0.3 everywhere):

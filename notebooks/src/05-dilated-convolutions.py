@@ -114,6 +114,17 @@ def receptive_field(kernel_sizes, strides=None, dilations=None) -> int:
 from course_utils.checks.models import check_receptive_field
 
 check_receptive_field(receptive_field)
+### BEGIN HIDDEN TESTS
+from course_utils import receptive_field as reference
+from course_utils.checks import CheckFailed
+
+for _k, _s, _d in [([5, 1, 3, 2], [2, 1, 3, 1], [1, 1, 2, 3]), ([7], [4], [2]),
+                   ([3, 3, 3, 3, 3], [1, 2, 1, 2, 1], None)]:
+    _want = reference.receptive_field(_k, _s, _d)
+    if receptive_field(_k, _s, _d) != _want:
+        raise CheckFailed(f"receptive_field({_k}, {_s}, {_d}): expected {_want}, "
+                          f"got {receptive_field(_k, _s, _d)}")
+### END HIDDEN TESTS
 
 # %%
 for depth in (3, 5):

@@ -81,6 +81,16 @@ def class_counts(targets: torch.Tensor, num_classes: int, ignore_index: int = 25
 from course_utils.checks.multiclass import check_class_counts
 
 check_class_counts(class_counts)
+### BEGIN HIDDEN TESTS
+from course_utils.checks import expect_close
+
+_t = torch.randint(0, 5, (2, 9, 4), generator=torch.Generator().manual_seed(2516))
+_t[:, 0] = 255
+expect_close("5 classes, a row of 255 in each target", class_counts(_t, 5).double(),
+             torch.bincount(_t[_t != 255], minlength=5).double())
+expect_close("a class that never occurs", class_counts(_t, 7)[5:].double(),
+             torch.zeros(2, dtype=torch.float64))
+### END HIDDEN TESTS
 
 # %%
 import matplotlib.pyplot as plt

@@ -351,6 +351,18 @@ from course_utils.checks.metrics import check_count_components, check_count_hole
 
 check_count_components(count_components)
 check_count_holes(count_holes)
+### BEGIN HIDDEN TESTS
+from course_utils.checks import CheckFailed
+
+_rng = np.random.default_rng(2516)
+for _i in range(5):
+    _m = _rng.random((13, 17)) > 0.45
+    for _name, _fn, _ref in (("components", count_components, topology.count_components),
+                             ("holes", count_holes, topology.count_holes)):
+        if _fn(_m) != _ref(_m):
+            raise CheckFailed(f"a random 13 x 17 mask ({_i}): expected {_ref(_m)} {_name}, "
+                              f"got {_fn(_m)}")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Equal Dice, very different masks
