@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -318,3 +319,15 @@ def launch_chromium(playwright, user_data_dir: Path):
         headless=True,
         viewport={"width": 1400, "height": 1000},
     )
+
+
+def log_in(page, hub: Hub, user: str, password: str) -> str:
+    """Log ``user`` in through the hub's form (dummy authenticator); wait for their
+    JupyterLab and return the URL the browser landed on."""
+    page.goto(f"{hub.url}/hub/login", timeout=60_000)
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_url(re.compile(rf"/user/{re.escape(user)}/lab"), timeout=120_000)
+    page.locator(".jp-LabShell").wait_for(timeout=60_000)
+    return page.url

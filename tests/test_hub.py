@@ -217,13 +217,7 @@ def logged_in(chromium, hub):
     """Log in through the hub's form; returns the URL the browser lands on."""
     page = chromium.new_page()
     try:
-        page.goto(f"{hub.url}/hub/login", timeout=60_000)
-        page.fill("input[name=username]", USER)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("input[type=submit], button[type=submit]")
-        page.wait_for_url(re.compile(rf"/user/{USER}/lab"), timeout=120_000)
-        page.locator(".jp-LabShell").wait_for(timeout=60_000)
-        yield page.url
+        yield bh.log_in(page, hub, USER, PASSWORD)
     finally:
         page.close()
 

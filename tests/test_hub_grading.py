@@ -11,7 +11,6 @@ after the submission goes to ``test-output/browser/nbgrader-assignments.png``.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 
@@ -59,12 +58,7 @@ def panel(setting, tmp_path_factory):
         context = bh.launch_chromium(playwright, tmp_path_factory.mktemp("chromium-profile"))
         page = context.new_page()
         try:
-            page.goto(f"{hub.url}/hub/login", timeout=60_000)
-            page.fill("input[name=username]", STUDENT)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("input[type=submit], button[type=submit]")
-            page.wait_for_url(re.compile(rf"/user/{STUDENT}/lab"), timeout=120_000)
-            page.locator(".jp-LabShell").wait_for(timeout=60_000)
+            bh.log_in(page, hub, STUDENT, PASSWORD)
             page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
             page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
             yield page

@@ -130,8 +130,9 @@ def init_course(course, exchange=None) -> Path:
     course.mkdir(parents=True, exist_ok=True)
     if not config.exists():
         config.write_text(CONFIG.format(course_id=COURSE_ID, exchange=str(exchange)))
-    exchange.mkdir(parents=True, exist_ok=True)
-    exchange.chmod(0o777)  # students write their submissions into it
+    if not exchange.exists():
+        exchange.mkdir(parents=True)
+        exchange.chmod(0o777)  # students write their submissions into it
     for name in lessons():
         target = course / "source" / name
         target.mkdir(parents=True, exist_ok=True)

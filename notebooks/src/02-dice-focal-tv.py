@@ -895,7 +895,7 @@ print(f"(background is {(y == 0).double().mean():.1%} of the pixels, misclassifi
 #   size: they help exactly when the model's masks break the prior and cost accuracy when
 #   they do not.
 # - The soft Jaccard loss is $1 - $ a soft IoU with the union written as size plus size
-#   minus overlap; its squared variant squares the sizes. Both equal $1 - 	ext{IoU}$ on hard
+#   minus overlap; its squared variant squares the sizes. Both equal $1 - \text{IoU}$ on hard
 #   masks and differ in how they treat unsure pixels.
 # - Mean TV shrinks like $1/H$ while a mean per-pixel loss does not, so its weight must grow
 #   with the image size to regularise alike.
