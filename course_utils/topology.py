@@ -6,7 +6,8 @@ pieces* a mask falls into. These functions measure exactly that, for one mask at
 - ``hausdorff_distance``: the largest distance from a boundary pixel of one mask to the
   nearest boundary pixel of the other, taken both ways (``percentile=95`` gives HD95,
   which ignores the worst 5 % of boundary pixels, so a single stray pixel cannot dominate);
-- ``count_components``: connected pieces of foreground (8-connected by default);
+- ``count_components``: connected pieces of foreground (8-connected by default), and
+  ``largest_component``, the biggest of them;
 - ``count_holes``: pieces of background enclosed by foreground, i.e. not connected to the
   image border (background uses the complementary connectivity, 4 when foreground is 8);
 - ``watershed``: marker-controlled flooding, which splits one connected mask into
@@ -25,8 +26,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-__all__ = ["boundary", "count_components", "count_holes", "hausdorff_distance", "topology",
-           "watershed"]
+__all__ = ["boundary", "count_components", "count_holes", "hausdorff_distance",
+           "largest_component", "topology", "watershed"]
 
 
 def _as_mask(mask, name: str = "mask") -> np.ndarray:
@@ -91,6 +92,16 @@ def hausdorff_distance(pred, target, percentile: float = 100.0) -> float:
 def count_components(mask, connectivity: int = 8) -> int:
     """Number of connected pieces of foreground."""
     return int(ndimage.label(_as_mask(mask), _structure(connectivity))[1])
+
+
+def largest_component(mask, connectivity: int = 8) -> np.ndarray:
+    """The biggest connected piece of foreground as a bool array ``(H, W)`` (the first in
+    scan order on a tie); an empty mask stays empty."""
+    labels, count = ndimage.label(_as_mask(mask), _structure(connectivity))
+    if count == 0:
+        return labels > 0
+    sizes = np.bincount(labels.ravel())[1:]
+    return labels == int(np.argmax(sizes)) + 1
 
 
 def count_holes(mask, connectivity: int = 8) -> int:

@@ -67,6 +67,23 @@ def _check_model_on(model: nn.Module, device: torch.device, what: str) -> None:
             f"the model first with model.to(DEVICE), then build its optimizer")
 
 
+def _cpu_layout(model: nn.Module, device: torch.device) -> None:
+    """On a CPU, put the model's 4-d weights in channels-last order (in place: the
+    parameters, and so an optimizer that holds them, stay the same objects). oneDNN's
+    convolutions run 1.1-1.7x faster per training step and 1.5-3.5x faster in prediction
+    that way on the course's models (benchmarks/README.md); the results are the same up to
+    float rounding. On CUDA nothing changes (not measured there)."""
+    if device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+
+
+def _as_layout(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Images in the layout ``_cpu_layout`` gives the weights (a batch ``(N, C, H, W)``)."""
+    if device.type == "cpu" and images.dim() == 4:
+        return images.contiguous(memory_format=torch.channels_last)
+    return images
+
+
 def train_one_epoch(model: nn.Module, criterion, optimizer: torch.optim.Optimizer, loader,
                     device, epoch: int = 1, amp: bool = False, scaler=None) -> float:
     """One pass over ``loader``; returns the mean training loss.
@@ -82,9 +99,11 @@ def train_one_epoch(model: nn.Module, criterion, optimizer: torch.optim.Optimize
     # here would leave them behind, so a model on another device is an error, not a move.
     _check_model_on(model, device, "train_one_epoch")
     model.train()
+    _cpu_layout(model, device)
     losses = []
     for images, targets in loader:
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        images = _as_layout(images, device)
         with _autocast(device, amp):
             loss = criterion(model(images), targets)
         optimizer.zero_grad(set_to_none=True)
@@ -121,10 +140,11 @@ def evaluate(model: nn.Module, loader, device, criterion=None, threshold: float 
     """
     device = torch.device(device)
     model.eval().to(device)
+    _cpu_layout(model, device)
     loss_sum, count = torch.zeros((), device=device), 0
     preds, trues, cm = [], [], None
     for images, targets in loader:
-        images, targets = images.to(device), targets.to(device)
+        images, targets = _as_layout(images.to(device), device), targets.to(device)
         with _autocast(device, amp):
             logits = model(images)
         if criterion is not None:
@@ -232,17 +252,18 @@ def predict(model: nn.Module, data, device=None, batch_size: int = 32) -> torch.
         data: a loader yielding ``(images, targets)``, or a float tensor of images, on any
             device: each batch is moved to ``device``.
         device: where to run; default: where the model's parameters are. The model is moved
-            there.
+            there (on a CPU its weights also take the faster channels-last layout).
     """
     device = _model_device(model) if device is None else torch.device(device)
     model.eval().to(device)
+    _cpu_layout(model, device)
     if isinstance(data, torch.Tensor):
         data = [(batch, None) for batch in data.split(batch_size)]
     out = []
     for images, _ in data:
-        logits = model(images.to(device)).float()
+        logits = model(_as_layout(images.to(device), device)).float()
         probs = torch.sigmoid(logits) if logits.shape[1] == 1 else logits.softmax(1)
-        out.append(probs.cpu())
+        out.append(probs.cpu().contiguous())
     return torch.cat(out)
 
 

@@ -76,6 +76,8 @@ def test_hausdorff_is_symmetric_and_takes_tensors_with_a_channel():
      "one 2-D mask"),
     (lambda: topology.count_components(SQUARE, connectivity=6), "connectivity must be 4 or 8"),
     (lambda: topology.count_holes(SQUARE, connectivity=2), "connectivity must be 4 or 8"),
+    (lambda: topology.largest_component(SQUARE * 0.5), "only 0 and 1"),
+    (lambda: topology.largest_component(SQUARE, connectivity=5), "connectivity must be 4 or 8"),
     (lambda: topology.boundary(np.ones(5)), "one 2-D mask"),
 ])
 def test_bad_input_is_named(call, match):
@@ -100,6 +102,18 @@ def test_components_and_holes(mask, connectivity, components, holes):
     assert topology.count_components(mask, connectivity) == components
     assert topology.count_holes(mask, connectivity) == holes
     assert topology.topology(mask, connectivity) == {"components": components, "holes": holes}
+
+
+@pytest.mark.parametrize(("mask", "connectivity", "expected"), [
+    (arr([[1, 0, 1, 1], [0, 0, 1, 1]]), 8, arr([[0, 0, 1, 1], [0, 0, 1, 1]])),
+    (arr([[1, 0, 0], [0, 1, 1]]), 8, arr([[1, 0, 0], [0, 1, 1]])),  # diagonal: one piece
+    (arr([[1, 0, 0], [0, 1, 1]]), 4, arr([[0, 0, 0], [0, 1, 1]])),  # ... two pieces with 4
+    (arr([[1, 0, 1]]), 8, arr([[1, 0, 0]])),  # a tie: the first piece in scan order
+    (np.zeros((2, 2), np.uint8), 8, np.zeros((2, 2), np.uint8)),
+])
+def test_largest_component(mask, connectivity, expected):
+    got = topology.largest_component(torch.from_numpy(mask)[None], connectivity)
+    assert got.dtype == bool and (got == expected.astype(bool)).all()
 
 
 def test_watershed_splits_at_the_ridge():

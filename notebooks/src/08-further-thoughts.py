@@ -359,14 +359,27 @@ config.record_outcome("small U-Net minus best VGG16 test Dice", aug_scores[aug] 
 # separate piece of foreground is one cell. Once two cells touch, they form one piece.
 #
 # To build touching cells, take the predicted masks of two test images from the augmented
-# U-Net and place them side by side, overlapping by a few pixels.
+# U-Net and place them side by side, overlapping by a few pixels. Of each mask we keep its
+# largest piece (`topology.largest_component`): a prediction can carry a stray speck, which
+# would count as an object of its own.
 
 # %%
 net_aug = aug_runs["paired augmentation"][0]
 probs = training.predict(net_aug, cells["test"].images[:2].float() / 255, device=DEVICE)
-left, right = (probs[:, 0] >= 0.5).numpy()
-cols_left, cols_right = np.flatnonzero(left.any(0)), np.flatnonzero(right.any(0))
-offset = cols_left.max() - cols_right.min() - 2  # the right cell starts 3 px inside the left one
+left, right = (topology.largest_component(p) for p in probs[:, 0] >= 0.5)
+
+
+def touching_offset(left: np.ndarray, right: np.ndarray, shared: int = 4) -> int:
+    """The largest shift of ``right`` to the right of ``left`` at which the two masks still
+    share ``shared`` pixels: placed there, the cells overlap and so touch."""
+    width = left.shape[1]
+    for offset in range(width - 1, 0, -1):
+        if (left[:, offset:] & right[:, : width - offset]).sum() >= shared:
+            return offset
+    return 0
+
+
+offset = touching_offset(left, right)
 pair = np.zeros((SIZE, offset + SIZE), dtype=bool)
 pair[:, :SIZE] |= left
 pair[:, offset : offset + SIZE] |= right
