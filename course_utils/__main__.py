@@ -1,4 +1,4 @@
-"""Command line: ``python -m course_utils {run,build,env,data,grade,hub-link}``."""
+"""Command line: ``python -m course_utils {run,build,book,env,data,grade,hub-link}``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="override a parameter of the lessons' parameters cell, e.g. "
                           "--set SEED=1 (repeatable)")
+    run.add_argument("--profile", action="store_true",
+                     help="also print each lesson's slowest cells and its time per phase")
     run.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
                      help="fail a lesson whose cell runs longer (default: 600)")
 
@@ -38,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--pin", nargs="+", metavar="LESSON", default=[],
                        help="first execute these lessons and store the outputs of their "
                             "'# NBVAL_CHECK_OUTPUT' cells")
+
+    book = sub.add_parser("book", help="build the static HTML book from the executed lessons "
+                                       "(after `run` or `run --full`)")
+    book.add_argument("--edition", choices=["students", "instructors", "both"], default="both",
+                      help="students: tasks as in the exercises (safe to publish); "
+                           "instructors: the solutions as they ran (default: both)")
+    book.add_argument("--executed", default=None,
+                      help="folder of executed notebooks (default: notebooks/executed)")
+    book.add_argument("--out", default=None,
+                      help="folder for the sites, one per edition (default: notebooks/book)")
 
     sub.add_parser("env", help="print the environment report and where each dataset is read from")
 
@@ -77,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         runner.print_summary(rows)
+        if args.profile:
+            runner.print_profile(rows)
         return 0 if all(r["status"] == "ok" for r in rows) else 1
     if args.command == "build":
         from course_utils import authoring
@@ -90,6 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.check and changed:
             print("run `python -m course_utils build` and commit the notebooks")
             return 1
+        return 0
+    if args.command == "book":
+        from pathlib import Path
+
+        from course_utils import book as books
+
+        editions = books.EDITIONS if args.edition == "both" else (args.edition,)
+        kwargs = {"executed_dir": Path(args.executed)} if args.executed else {}
+        try:
+            for edition in editions:
+                out = Path(args.out) / edition if args.out else None
+                print(f"{edition}: {books.build_book(edition, out_dir=out, **kwargs)}")
+        except books.BookError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "hub-link":
         from course_utils import hublink

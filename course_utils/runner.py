@@ -15,6 +15,7 @@ import re
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -30,6 +31,7 @@ __all__ = ["run_lessons"]
 
 
 CELL_TIMEOUT = 600  # seconds; no lesson cell needs that long, a stalled one fails in time
+RUN_KEY = "course_run"  # executed notebook metadata: mode, device, date, status of the run
 
 
 def run_lessons(lessons: list[str] | None = None, quick: bool = True,
@@ -74,7 +76,7 @@ def _run_one(path: Path, quick: bool, out_dir: Path, timeout: int,
         os.environ[RESULTS_ENV] = str(results_file)
         start = time.perf_counter()
         status = "ok"
-        memory = {}
+        memory, device = {}, None
         # The kernel listens on 127.0.0.1 only; its start-up warning about unencrypted TCP
         # would print once per lesson. (IPC sockets avoid it, but then nbclient's cell
         # timeout never fires.) Its errors still show.
@@ -90,6 +92,7 @@ def _run_one(path: Path, quick: bool, out_dir: Path, timeout: int,
                 finally:  # a kernel stuck in a cell or dead cannot answer
                     if not isinstance(sys.exc_info()[1], CellTimeoutError | DeadKernelError):
                         memory = kernel_memory(client)
+                        device = kernel_device(client)
         except CellExecutionError as exc:
             last = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]
             status = f"FAILED: {last[:120]}"
@@ -106,12 +109,14 @@ def _run_one(path: Path, quick: bool, out_dir: Path, timeout: int,
                 else:
                     os.environ[key] = value
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    nb.metadata[RUN_KEY] = run_metadata(quick, device, status)
     nbformat.write(nb, out_dir / path.name)
     results.pop(OUTCOMES_KEY, None)  # for the CI's outcome tests, not the summary
     data = results.pop("data", "-")
     headline = ", ".join(f"{k} {v}" for k, v in results.items()) or "-"
     return {"lesson": path.stem, "status": status, "seconds": seconds,
-            "memory": describe_memory(memory), "data": data, "headline": headline}
+            "memory": describe_memory(memory), "data": data, "headline": headline,
+            "cells": cell_times(nb)}
 
 
 def _describe_cell(nb, index: int | None) -> str:
@@ -172,11 +177,85 @@ def kernel_memory(client) -> dict:
         return {}
 
 
+def run_metadata(quick: bool, device: str | None, status: str) -> dict:
+    """What an executed notebook records of its run (``RUN_KEY``), for the book's note."""
+    return {"mode": "quick" if quick else "full", "device": device or "unknown",
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "status": status}
+
+
+# The lesson's own DEVICE (its parameters cell), in the words of the environment table.
+_DEVICE_EXPRESSION = ("__import__('course_utils.config').config"
+                      ".environment_report(globals().get('DEVICE'))['device']")
+
+
+def kernel_device(client) -> str | None:
+    """The device the executed lesson ran on, e.g. ``cuda (NVIDIA H100, 79 GiB)``, or
+    ``None`` when the kernel cannot say."""
+    try:
+        reply = run_sync(client.kc.execute_interactive)(
+            "", user_expressions={"device": _DEVICE_EXPRESSION}, store_history=False,
+            timeout=60)
+        value = reply["content"]["user_expressions"]["device"]
+        return ast.literal_eval(value["data"]["text/plain"]) if value["status"] == "ok" else None
+    except Exception:  # as for the memory: never an error of the lesson's
+        return None
+
+
 def describe_memory(memory: dict) -> str:
     """``RSS 1,175 MiB`` or ``RSS 1,175 MiB, GPU 3,072 MiB``; ``-`` when unknown."""
     parts = [f"{name} {memory[key] / 2**20:,.0f} MiB"
              for name, key in (("RSS", "peak_rss"), ("GPU", "peak_gpu")) if memory.get(key)]
     return ", ".join(parts) or "-"
+
+
+# What a cell mostly does, from the first of these calls in its code (in this order).
+PHASES = (
+    ("training", re.compile(r"\b(train_model|fit|train_one|train_epoch|train_all|"
+                            r"compare_losses|train)\(")),
+    ("evaluation", re.compile(r"\b(test_scores|predict|evaluate|scores_of|"
+                              r"threshold_curves|best_threshold)\w*\(")),
+    ("data", re.compile(r"\b(load|make_loaders?|\w*Dataset|InMemoryLoader|loaders?|splits)\w*\(")),
+    ("imports", re.compile(r"^(import |from \S+ import )", re.M)),
+)
+
+
+def cell_times(nb) -> list[dict]:
+    """Seconds of each executed code cell (nbclient's timing metadata), with the phase its
+    code suggests and its first line."""
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        begin, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if cell.cell_type != "code" or not begin or not end:
+            continue
+        seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                   - datetime.fromisoformat(begin.replace("Z", "+00:00"))).total_seconds()
+        code = "\n".join(line for line in cell.source.splitlines()
+                         if not line.lstrip().startswith("#"))
+        phase = next((name for name, pattern in PHASES if pattern.search(code)), "other")
+        lines = [line.strip() for line in code.splitlines() if line.strip()]
+        first = next((line for line in lines if not PHASES[-1][1].match(line)),
+                     lines[0] if lines else "")
+        cells.append({"index": index, "seconds": seconds, "phase": phase, "first": first})
+    return cells
+
+
+def print_profile(rows: list[dict], top: int = 5) -> None:
+    """Per lesson: where the time went (kernel start, then each phase's share) and the
+    slowest cells with their share of the lesson's wall time."""
+    for row in rows:
+        total, cells = row["seconds"], row.get("cells", [])
+        if not cells or not total:
+            continue
+        phases = {"kernel start + overhead": total - sum(c["seconds"] for c in cells)}
+        for cell in cells:
+            phases[cell["phase"]] = phases.get(cell["phase"], 0.0) + cell["seconds"]
+        split = ", ".join(f"{name} {sec:.1f} s ({sec / total:.0%})"
+                          for name, sec in phases.items())
+        print(f"{row['lesson']}: {total:.1f} s = {split}")
+        for cell in sorted(cells, key=lambda c: -c["seconds"])[:top]:
+            print(f"    cell {cell['index']:>3}  {cell['seconds']:6.1f} s  "
+                  f"{cell['seconds'] / total:4.0%}  {cell['phase']:<10}  {cell['first'][:60]}")
 
 
 def print_summary(rows: list[dict]) -> None:

@@ -2,6 +2,7 @@
 # Set up the course once (a virtual environment in .venv, the package and its tools),
 # then run the main job or the tests:
 #   bash scripts/course.sh run [LESSON ...] [--full]   execute the solution notebooks
+#   bash scripts/course.sh book [--edition ...]         the HTML book of the executed ones
 #   bash scripts/course.sh test [PYTEST ARGS ...]      the whole test suite
 #   bash scripts/course.sh setup                        only set up
 # Needs Python 3.10+ with venv and pip; no conda, no GPU, no dataset.
@@ -59,6 +60,8 @@ command=${1:-}
 case "$command" in
     run)
         exec "$venv/bin/python" -m course_utils run "$@" ;;
+    book)
+        exec "$venv/bin/python" -m course_utils book "$@" ;;
     test)
         export COURSE_QUICK=1
         # A CPU that plays an accelerator: what would fail on a GPU fails here (device_audit).
@@ -70,6 +73,6 @@ case "$command" in
     setup)
         echo "ready: activate with 'source $venv/bin/activate'" ;;
     *)
-        sed -n '2,7p' "$0" >&2
+        sed -n '2,8p' "$0" >&2
         exit 2 ;;
 esac

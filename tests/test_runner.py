@@ -207,3 +207,57 @@ def test_run_one_measures_the_kernel_not_the_runner(tmp_path):
     assert row["status"] == "ok"
     rss = float(re.fullmatch(r"RSS ([\d,]+) MiB", row["memory"])[1].replace(",", ""))
     assert rss > 400
+
+
+def test_run_one_records_mode_device_date_and_status(notebooks, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "NotebookClient", _FakeClient)
+    monkeypatch.setattr(runner, "kernel_device", lambda client: "cuda (NVIDIA H100, 79 GiB)")
+    runner._run_one(notebooks / "solutions" / "01-first.ipynb", False, tmp_path, timeout=9)
+    run = nbformat.read(tmp_path / "01-first.ipynb", as_version=4).metadata[runner.RUN_KEY]
+    assert run["mode"] == "full" and run["status"] == "ok"
+    assert run["device"] == "cuda (NVIDIA H100, 79 GiB)"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", run["date"])
+
+
+def test_run_metadata_without_a_device_says_unknown():
+    assert runner.run_metadata(True, None, "FAILED: x")["device"] == "unknown"
+
+
+def _timed_cell(source, begin, end):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["execution"] = {"iopub.execute_input": f"2026-12-03T10:00:{begin}Z",
+                                  "shell.execute_reply": f"2026-12-03T10:00:{end}Z"}
+    return cell
+
+
+def test_cell_times_reads_the_timing_and_names_the_phase():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# title"),
+        _timed_cell("import torch\nfrom course_utils import config", "00.000", "02.500"),
+        _timed_cell("cells = data.PhCDataset('train')", "02.500", "03.000"),
+        _timed_cell("# train it\nmodel, history = training.train_model(build)", "03.000", "13.000"),
+        _timed_cell("scores = training.test_scores(model, loader)", "13.000", "15.000"),
+        _timed_cell("print(1)", "15.000", "15.250"),
+        nbformat.v4.new_code_cell("never ran"),
+    ])
+    assert runner.cell_times(nb) == [
+        {"index": 1, "seconds": 2.5, "phase": "imports", "first": "import torch"},
+        {"index": 2, "seconds": 0.5, "phase": "data", "first": "cells = data.PhCDataset('train')"},
+        {"index": 3, "seconds": 10.0, "phase": "training",
+         "first": "model, history = training.train_model(build)"},
+        {"index": 4, "seconds": 2.0, "phase": "evaluation",
+         "first": "scores = training.test_scores(model, loader)"},
+        {"index": 5, "seconds": 0.25, "phase": "other", "first": "print(1)"},
+    ]
+
+
+def test_print_profile(capsys):
+    cells = [{"index": 3, "seconds": 15.0, "phase": "training", "first": "fit(model)"},
+             {"index": 1, "seconds": 3.0, "phase": "imports", "first": "import torch"}]
+    runner.print_profile([{"lesson": "01-first", "seconds": 20.0, "cells": cells},
+                          {"lesson": "02-failed", "seconds": 1.0, "cells": []}], top=1)
+    assert capsys.readouterr().out == (
+        "01-first: 20.0 s = kernel start + overhead 2.0 s (10%), training 15.0 s (75%), "
+        "imports 3.0 s (15%)\n"
+        "    cell   3    15.0 s   75%  training    fit(model)\n"
+    )

@@ -93,7 +93,10 @@ plotting.show_samples(train_images, train_masks, titles=cells["train"].names[:8]
 # ### Task: how much of each image is cell?
 #
 # Write `foreground_fraction(masks)` that takes masks `(N, 1, H, W)` with values 0/1 and
-# returns a tensor `(N,)`: the fraction of pixels that are foreground in each mask.
+# returns a tensor `(N,)`: the fraction of pixels that are foreground in each mask, for
+# mask $n$ with pixel values $y_{n,i,j}$
+#
+# $$f_n = \frac{1}{HW} \sum_{i=1}^{H} \sum_{j=1}^{W} y_{n,i,j}.$$
 
 # %%
 import torch

@@ -102,7 +102,9 @@ print(f"{len(shapes)} convolutions; the bottleneck's grid is {grid} x {grid}, "
 # through that coarse grid: `width` numbers per grid cell, which say *what* is in the patch
 # far better than *where*. Pooling keeps the strongest response in each 2 x 2 window and
 # forgets where in the window it was; `depth` poolings forget the position to within
-# `2**depth` pixels. Upsampling then copies each value into a block, so the decoder starts
+# `2**depth` pixels. For an $H \times W$ image and depth $D$ the bottleneck holds
+# $\text{width} \cdot \frac{H}{2^D} \cdot \frac{W}{2^D}$ numbers, a $4^D$-th of the pixels
+# times the channels. Upsampling then copies each value into a block, so the decoder starts
 # from blocky maps and its 3 x 3 convolutions can only smooth them.
 #
 # The encoder, however, *had* the precise information: its first convolution ran at full

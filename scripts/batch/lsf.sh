@@ -15,3 +15,5 @@ set -euo pipefail
 cd "${LS_SUBCWD:-$PWD}"
 nvidia-smi
 bash scripts/course.sh run --full
+# The book of this run (notebooks/book/): only when every lesson ran, as set -e ensures.
+bash scripts/course.sh book

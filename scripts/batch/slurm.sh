@@ -12,3 +12,5 @@ set -euo pipefail
 cd "${SLURM_SUBMIT_DIR:-$PWD}"
 nvidia-smi
 bash scripts/course.sh run --full
+# The book of this run (notebooks/book/): only when every lesson ran, as set -e ensures.
+bash scripts/course.sh book
