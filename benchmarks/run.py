@@ -11,7 +11,10 @@ Sections:
   ``DataLoader``), on the same files, in epoch 1 (decoding included) and epoch 5.
 - loop: time per step of ``training.fit`` vs a bare PyTorch loop, same model, batches and
   optimiser.
-- series: every solution notebook in quick mode: wall time and peak memory of its kernel.
+- layout: training step and prediction of the lessons' models at quick and full sizes on
+  this CPU, contiguous vs channels-last (what ``training`` uses on a CPU).
+- series: every solution notebook in quick mode: wall time and peak memory of its kernel,
+  then where each lesson's time went (``runner.print_profile``).
 - cuda: U-Net training step fp32 vs mixed precision + channels_last, and every lesson in full
   mode; only where a CUDA device is present.
 
@@ -40,10 +43,10 @@ from torchvision import transforms
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from course_utils import data, runner, training  # noqa: E402
 from course_utils.data import readers  # noqa: E402
-from course_utils.models import UNet  # noqa: E402
+from course_utils.models import DilatedNet, EncDec, UNet  # noqa: E402
 
 BATCH_SIZE = 16
-SECTIONS = ("data", "loop", "series", "cuda")
+SECTIONS = ("data", "loop", "layout", "series", "cuda")
 
 
 class SheetPhC(torch.utils.data.Dataset):
@@ -221,6 +224,8 @@ def run_series(quick: bool, section: str, limit_s: float | None,
                  _verdict(total <= series_limit_s) if series_limit_s else ""))
     if quick:
         rows.append(_unet_dice_row(results))
+    print(f"\nwhere the time went ({section}, {'quick' if quick else 'full'} mode):", flush=True)
+    runner.print_profile(list(results.values()))
     return rows
 
 
@@ -234,8 +239,8 @@ def _unet_dice_row(results: dict) -> tuple:
 
 
 def bench_series(args) -> list[tuple]:
-    # Issue 10's targets: quick mode at most 60 s a lesson on a 2-core CPU.
-    return run_series(quick=True, section="series", limit_s=60)
+    # Issue 18's targets: quick mode at most 60 s a lesson and 300 s in all on a 2-core CPU.
+    return run_series(quick=True, section="series", limit_s=60, series_limit_s=300)
 
 
 def step_rate(model, batch, device, mixed: bool, steps: int) -> float:
@@ -280,8 +285,65 @@ def bench_cuda(args) -> list[tuple]:
     rows = [("cuda", f"U-Net step fp32 ({name})", f"{rates[False]:,.0f} img/s", "", ""),
             ("cuda", f"U-Net step {dtype} autocast + channels_last", f"{rates[True]:,.0f} img/s",
              "", f"{rates[True] / rates[False]:.2f}x fp32")]
-    # On a data-centre GPU: each lesson at most 30 s, the series at most 4 minutes.
-    return rows + run_series(quick=False, section="cuda full", limit_s=30, series_limit_s=240)
+    # Issue 18, on a data-centre GPU: each lesson at most 20 s, the series at most 3 minutes.
+    return rows + run_series(quick=False, section="cuda full", limit_s=20, series_limit_s=180)
+
+
+# The lessons' models at their quick and full sizes: (name, build, batch, height, width).
+LAYOUT_CASES = [
+    ("02 EncDec, quick", lambda: EncDec(width=32, depth=3), 16, 64, 64),
+    ("02 EncDec, full", lambda: EncDec(width=64, depth=4), 16, 128, 128),
+    ("05 UNet, quick", lambda: UNet(width=32, depth=4), 8, 64, 64),
+    ("05 UNet, full", lambda: UNet(width=64, depth=4), 8, 128, 128),
+    ("05 DilatedNet, quick", lambda: DilatedNet(width=32, depth=5), 8, 64, 64),
+    ("05 DilatedNet, full", lambda: DilatedNet(width=64, depth=6), 8, 128, 128),
+    ("06 UNet, quick", lambda: UNet(width=16, depth=4, out_channels=12), 16, 96, 64),
+]
+
+
+def layout_times(build, batch: int, height: int, width: int, layout, steps: int):
+    """Seconds per training step (batch) and per prediction of 64 images, in ``layout``."""
+    torch.manual_seed(0)
+    model = build().to(memory_format=layout)
+    images = torch.rand(batch, 3, height, width).contiguous(memory_format=layout)
+    many = torch.rand(64, 3, height, width).contiguous(memory_format=layout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        loss = model(images).float().square().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def timed(fn, repeats):
+        fn()  # warm-up: oneDNN builds its primitives for the shapes
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        return (time.perf_counter() - start) / repeats
+
+    model.train()
+    train = timed(step, steps)
+    model.eval()
+    with torch.no_grad():
+        predict = timed(lambda: model(many), max(1, steps // 4))
+    return train, predict
+
+
+def bench_layout(args) -> list[tuple]:
+    """What ``training``'s channels-last layout on a CPU buys, per model and size."""
+    steps = 2 if args.quick else 8
+    rows = []
+    for name, build, batch, height, width in LAYOUT_CASES:
+        if args.quick and "full" in name:
+            continue
+        plain = layout_times(build, batch, height, width, torch.contiguous_format, steps)
+        last = layout_times(build, batch, height, width, torch.channels_last, steps)
+        rows.append(("layout", f"{name}: step (batch {batch}), predict 64",
+                     f"{plain[0] * 1e3:.0f} -> {last[0] * 1e3:.0f} ms, "
+                     f"{plain[1] * 1e3:.0f} -> {last[1] * 1e3:.0f} ms",
+                     "faster", f"{plain[0] / last[0]:.2f}x, {plain[1] / last[1]:.2f}x"))
+    return rows
 
 
 def machine() -> str:
@@ -313,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 64],
                         help="image sizes for the data section (128: the sheet's; 64: quick mode)")
     args = parser.parse_args(argv)
-    bench = {"data": bench_data, "loop": bench_loop, "series": bench_series, "cuda": bench_cuda}
+    bench = {"data": bench_data, "loop": bench_loop, "layout": bench_layout,
+             "series": bench_series, "cuda": bench_cuda}
     start, rows = time.perf_counter(), []
     print(f"machine: {machine()}", flush=True)
     for section in args.sections:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import tempfile
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ EDITIONS = ("students", "instructors")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 TITLE = "Semantic image segmentation with PyTorch"
+MARKER = ".course-book"  # in every site built here: only such a folder is replaced
 
 EDITION_TEXT = {
     "students": ("the students' edition: each task and its check appear as you get them in "
@@ -71,8 +73,6 @@ def build_book(edition: str = "students", executed_dir: Path = NOTEBOOKS / "exec
         BookError: on an unknown edition, no executed lesson, a lesson that failed or is
             older than its solution notebook, or an exercise that does not match.
     """
-    from sphinx.cmd.build import build_main
-
     if edition not in EDITIONS:
         raise BookError(f"unknown edition {edition!r}; choose one of {', '.join(EDITIONS)}")
     executed_dir = Path(executed_dir)
@@ -81,9 +81,19 @@ def build_book(edition: str = "students", executed_dir: Path = NOTEBOOKS / "exec
         raise BookError(f"no executed lesson in {executed_dir}; run "
                         f"`python -m course_utils run` (or `run --full`) first")
     out_dir = Path(out_dir) if out_dir else NOTEBOOKS / "book" / edition
-    source = out_dir.parent / f".{out_dir.name}-source"
-    shutil.rmtree(source, ignore_errors=True)
-    source.mkdir(parents=True)
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).exists():
+        raise BookError(f"{out_dir} holds files that are not a book built here; choose a new "
+                        f"or empty folder (the build replaces the whole folder)")
+    with tempfile.TemporaryDirectory() as tmp:
+        _build_site(Path(tmp), paths, out_dir, edition, solutions_dir, exercises_dir)
+    (out_dir / MARKER).write_text("built by python -m course_utils book; rebuilt as a whole\n")
+    return out_dir / "index.html"
+
+
+def _build_site(source: Path, paths: list[Path], out_dir: Path, edition: str,
+                solutions_dir: Path, exercises_dir: Path) -> None:
+    from sphinx.cmd.build import build_main
+
     pages = []
     for path in paths:
         solution = _read(solutions_dir / path.name, "solution notebook",
@@ -107,7 +117,6 @@ def build_book(edition: str = "students", executed_dir: Path = NOTEBOOKS / "exec
     if status != 0:
         raise BookError(f"Sphinx could not build the {edition}' edition (exit {status}); "
                         f"its messages are above")
-    return out_dir / "index.html"
 
 
 def edition_notebook(executed, solution, exercise, lesson: str, edition: str):

@@ -201,6 +201,19 @@ def test_bad_input_is_refused_with_what_to_do(tiny_dirs, what, fix):
         _build(tiny_dirs, edition)
 
 
+def test_a_folder_that_is_not_a_book_is_never_replaced(tiny_dirs, tmp_path):
+    site = tmp_path / "public_html"
+    site.mkdir()
+    (site / "mine.txt").write_text("keep me")
+    with pytest.raises(book.BookError, match="public_html holds files that are not a book"):
+        _build(tiny_dirs, out=site)
+    assert (site / "mine.txt").read_text() == "keep me"
+    (site / "mine.txt").unlink()
+    _build(tiny_dirs, out=site)
+    _build(tiny_dirs, out=site)  # a book built here is rebuilt
+    assert (site / "99-tiny.html").exists() and (site / book.MARKER).exists()
+
+
 def test_book_command_builds_both_editions(tmp_path, capsys):
     from course_utils import __main__ as cli
 
