@@ -50,7 +50,8 @@ CONF = """\
 # Written by course_utils.book for one build; edit book.py, not this file.
 project = {title!r}
 html_title = {html_title!r}
-extensions = ["myst_nb", "sphinx-mathjax-offline"]
+# githubpages writes .nojekyll, without which GitHub Pages hides _static/ and _images/
+extensions = ["myst_nb", "sphinx-mathjax-offline", "sphinx.ext.githubpages"]
 html_theme = "sphinx_book_theme"
 html_theme_options = {{"show_toc_level": 2, "use_download_button": False}}
 html_static_path = []

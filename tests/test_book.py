@@ -178,6 +178,7 @@ def test_build_writes_a_site_with_the_page_and_offline_mathjax(tiny_dirs):
     html = page.read_text()
     assert "A tiny lesson" in html and "_static/mathjax/tex-chtml.js" in html
     assert (index.parent / "_static" / "mathjax" / "tex-chtml.js").exists()
+    assert (index.parent / ".nojekyll").exists()  # GitHub Pages serves _static/ then
     assert "99-tiny.html" in index.read_text()
     assert SOLUTION.strip() not in html
     assert not re.search(r"""(src|href)=["']https?://""", html), "the page loads from the web"
