@@ -70,8 +70,8 @@ def _check_model_on(model: nn.Module, device: torch.device, what: str) -> None:
 def _cpu_layout(model: nn.Module, device: torch.device) -> None:
     """On a CPU, put the model's 4-d weights in channels-last order (in place: the
     parameters, and so an optimizer that holds them, stay the same objects). oneDNN's
-    convolutions run 1.1-1.7x faster per training step and 1.5-3.5x faster in prediction
-    that way on the course's models (benchmarks/README.md); the results are the same up to
+    convolutions run 1.04-1.71x faster per training step and 1.3-3.4x faster in prediction
+    that way on the course's models (benchmarks/README.md, layout); the results match up to
     float rounding. On CUDA nothing changes (not measured there)."""
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
