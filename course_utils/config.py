@@ -9,10 +9,13 @@ Every lesson reads its settings once, in its parameters cell, through this modul
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -109,8 +112,6 @@ def _mps_available() -> bool:
 
 def environment_report(device: torch.device | None = None) -> dict[str, str]:
     """Versions, device and mode, as a dict a lesson can print as a table."""
-    import torchvision
-
     device = device or get_device()
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -123,11 +124,27 @@ def environment_report(device: torch.device | None = None) -> dict[str, str]:
         "python": sys.version.split()[0],
         "platform": platform.platform(terse=True),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": _torchvision_version(),
         "device": device_text,
         "cpu threads": str(torch.get_num_threads()),
         "quick mode": "on" if is_quick() else "off",
     }
+
+
+def _torchvision_version() -> str:
+    """``torchvision.__version__`` (with its build tag, e.g. ``+cu130``) without importing
+    torchvision, which would import ``torch._dynamo`` too: 1.3 s of a lesson that never uses
+    it (the runner asks every lesson's kernel for this report)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None:
+        return "not installed"
+    for folder in spec.submodule_search_locations or []:
+        version_file = Path(folder) / "version.py"
+        if version_file.is_file():
+            match = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", version_file.read_text(), re.M)
+            if match:
+                return match.group(1)
+    return importlib.metadata.version("torchvision")
 
 
 def print_table(rows: dict[str, object]) -> None:

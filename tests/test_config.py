@@ -1,5 +1,8 @@
+import importlib.util
 import json
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -109,6 +112,22 @@ def test_environment_report(monkeypatch):
     assert all(isinstance(v, str) for v in report.values())
     monkeypatch.setenv("COURSE_QUICK", "0")
     assert config.environment_report(torch.device("cpu"))["quick mode"] == "off"
+
+
+def test_environment_report_leaves_torchvision_unimported():
+    # importing torchvision imports torch._dynamo: 1.3 s of every lesson the runner asks
+    code = ("import sys, torch; from course_utils import config; "
+            "report = config.environment_report(torch.device('cpu')); "
+            "print(report['torchvision'], 'torchvision' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [torchvision.__version__, "False"]
+
+
+def test_environment_report_without_torchvision(monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "torchvision" else find_spec(name, *args))
+    assert config.environment_report(torch.device("cpu"))["torchvision"] == "not installed"
 
 
 def test_print_table_aligns(capsys):

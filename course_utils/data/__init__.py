@@ -6,6 +6,7 @@ Modules, each importing only those above it (``cli`` is the command line, not im
 - ``sources``: the search order (``locate``) and the synthetic twin at its end;
 - ``validation``: checking a folder against the registry (``validate``, ``check_layout``);
 - ``readers``: decoding the real layouts into uint8 tensors;
+- ``decoded``: those tensors kept on disk, so that a new kernel does not decode again;
 - ``datasets``: ``PhCDataset``, ``FacadeDataset``, deterministic splits (the shape contract);
 - ``loader``: ``InMemoryLoader``, batches on the training device;
 - ``archives``: downloading with a SHA-256 and extracting a zip safely;

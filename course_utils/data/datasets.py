@@ -6,8 +6,9 @@ Shape contract (stated once, used everywhere):
 - multi-class (facades): image float ``(3, H, W)`` in [0, 1]; target long ``(H, W)`` in
   ``[0, num_classes)``, with ``IGNORE_INDEX`` (255) marking padding
 
-Every file is decoded once into memory as uint8 (``readers``); ``InMemoryLoader`` converts
-that to float once and keeps it on the training device.
+Every file is decoded once into memory as uint8 (``readers``), and kept decoded on disk for
+the next kernel (``decoded``); ``InMemoryLoader`` converts that to float once and keeps it on
+the training device.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from course_utils import config
-from course_utils.data import readers, sources, validation
+from course_utils.data import decoded, readers, sources, validation
 from course_utils.facade_classes import FACADE_CLASSES, FACADE_PALETTE, NUM_FACADE_CLASSES
 
 __all__ = ["SPLITS", "FacadeDataset", "PhCDataset", "split_indices"]
@@ -95,7 +96,10 @@ class PhCDataset(_InMemoryDataset):
         folder_split = "test" if split == "test" else "train"
         validation.check_layout("phc", self.source.path, [folder_split])
         folder = self.source.path / folder_split
-        images, targets, names = readers.read_phc_folder(folder, _size_tuple(size))
+        size = _size_tuple(size)
+        images, targets, names = decoded.load(
+            "phc", folder, size, readers.PHC_PATTERNS,
+            lambda: readers.read_phc_folder(folder, size))
         self.images, self.targets, self.names = images, targets, names
         keep = np.arange(len(names))
         if split != "test":
@@ -134,7 +138,10 @@ class FacadeDataset(_InMemoryDataset):
         size = _size_tuple(size)
         if size is None:
             raise ValueError("FacadeDataset needs a size: the photos differ in size")
-        self.images, self.targets, self.names = readers.read_facade_folder(self.source.path, size)
+        root = self.source.path
+        self.images, self.targets, self.names = decoded.load(
+            "facade", root, size, readers.FACADE_PATTERNS,
+            lambda: readers.read_facade_folder(root, size))
         parts = dict(zip(SPLITS, split_indices(len(self.names), (0.7, 0.15, 0.15)), strict=True))
         self._select(parts[split], limit)
         config.record_result("data", self.source.kind, echo=False)

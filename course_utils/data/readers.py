@@ -1,14 +1,14 @@
-"""Decoding the real file layouts into uint8 tensors, once per folder and size.
+"""Decoding the real file layouts into uint8 tensors.
 
 Readers only read: they open each file, check what a wrong file would silently break (a
 label's mode and values, a missing partner) and return tensors; they never change a file.
 ``validation`` checks a whole folder against the registry; these checks are the ones the
-decoded tensors depend on.
+decoded tensors depend on. ``decoded`` keeps what they return, so that each folder is
+decoded once per size, not once per kernel; ``*_PATTERNS`` name the files each reader reads.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +19,17 @@ from PIL import Image
 from course_utils.data.catalog import DatasetError
 from course_utils.facade_classes import NUM_FACADE_CLASSES
 
-__all__ = ["IGNORE_INDEX", "read_facade_folder", "read_phc_folder"]
+__all__ = ["FACADE_PATTERNS", "IGNORE_INDEX", "PHC_PATTERNS", "read_facade_folder",
+           "read_phc_folder"]
 
 IGNORE_INDEX = 255  # target value of facade padding; the losses skip it
+PHC_PATTERNS = ("images/img_*.jpg", "labels/label_*.png")  # under a split folder
+FACADE_PATTERNS = ("base/cmp_b*.jpg", "base/cmp_b*.png")  # under the dataset's root
 
 
-@cache
 def read_phc_folder(folder: Path, size: tuple[int, int] | None):
     """``(images uint8 (N, 3, H, W), targets uint8 (N, 1, H, W) in {0, 1}, names)`` of one
-    ``phc_data`` split folder, resized to ``size`` when given. Cached per (folder, size)."""
+    ``phc_data`` split folder, resized to ``size`` when given."""
     image_dir, label_dir = folder / "images", folder / "labels"
     for d in (folder, image_dir, label_dir):
         if not d.is_dir():
@@ -59,11 +61,9 @@ def read_phc_folder(folder: Path, size: tuple[int, int] | None):
     return images_t, targets_t, [f"img_{k}" for k in keys]
 
 
-@cache
 def read_facade_folder(root: Path, size: tuple[int, int]):
     """``(images uint8 (N, 3, H, W), targets uint8 (N, H, W) in 0..11 or IGNORE_INDEX, stems)``
-    of a ``CMP_facade_DB_base`` folder, each photo fitted into ``size`` and padded.
-    Cached per (root, size)."""
+    of a ``CMP_facade_DB_base`` folder, each photo fitted into ``size`` and padded."""
     base = root / "base"
     if not base.is_dir():
         raise DatasetError(f"missing folder {base}; expected {base}/cmp_bNNNN.jpg and .png pairs")

@@ -34,8 +34,8 @@ from pathlib import Path
 from course_utils import synthetic
 from course_utils.data import catalog
 
-__all__ = ["CACHE_DIR_ENV", "DATA_DIR_ENV", "DataSource", "assess", "candidates", "locate",
-           "synthetic_dir"]
+__all__ = ["CACHE_DIR_ENV", "DATA_DIR_ENV", "DataSource", "assess", "cache_dir", "candidates",
+           "locate", "synthetic_dir"]
 
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 CACHE_DIR_ENV = "COURSE_CACHE_DIR"
@@ -127,10 +127,14 @@ def locate(name: str, root: str | os.PathLike | None = None) -> DataSource:
     raise AssertionError("unreachable: the synthetic twin is always a candidate")
 
 
+def cache_dir() -> Path:
+    """The course's cache folder: ``$COURSE_CACHE_DIR``, default ``~/.cache/course_utils``."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "course_utils")
+
+
 def synthetic_dir(name: str) -> Path:
     """Cache folder of the synthetic twin, per generator version (``synthetic.TWIN_VERSION``)."""
-    base = os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "course_utils"
-    return Path(base) / "synthetic" / f"v{synthetic.TWIN_VERSION}" / catalog.entry(name)["folder"]
+    return cache_dir() / "synthetic" / f"v{synthetic.TWIN_VERSION}" / catalog.entry(name)["folder"]
 
 
 _announced: set[str] = set()

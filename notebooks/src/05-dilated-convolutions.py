@@ -438,8 +438,8 @@ for key in ("Dice", "boundary F1"):
 # carry the fine detail and the context in the same `WIDTH` channels, while the U-Net's skips
 # hand the full-resolution detail of its first level straight to its last. With more
 # pixels and epochs (full mode: 128 x 128, 30 epochs) both get close to the Dice that the
-# hand-drawn labels allow (lesson 00), and the boundary gap shrinks to under a hundredth
-# (0.008 on the synthetic cells, seed 0, on a GPU).
+# hand-drawn labels allow (lesson 00), and the boundary gap shrinks to about a hundredth
+# (on the synthetic cells with seed 0: 0.008 on a GPU, 0.010 on a CPU).
 #
 # Time per epoch follows the FLOPs only roughly: on a CPU the memory traffic of large
 # full-resolution maps matters as much as the arithmetic, and on a GPU small models are
