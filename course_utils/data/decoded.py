@@ -114,6 +114,7 @@ def _write(path: Path, digest: str, result: Decoded) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             torch.save(entry, f)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from a shared cache's other users
         os.replace(tmp, path)  # atomic: a reader sees the old entry or the new one
     except OSError as exc:
         if tmp is not None:
