@@ -215,6 +215,9 @@ PHASES = (
     ("evaluation", re.compile(r"\b(test_scores|predict|evaluate|scores_of|"
                               r"threshold_curves|best_threshold)\w*\(")),
     ("data", re.compile(r"\b(load|make_loaders?|\w*Dataset|InMemoryLoader|loaders?|splits)\w*\(")),
+    # The memory report after the parameters cell is a lesson's first CUDA call: on a GPU
+    # its time is the CUDA context's start-up (next to nothing on a CPU).
+    ("device start", re.compile(r"\bprint_memory_use\(")),
     ("imports", re.compile(r"^(import |from \S+ import )", re.M)),
 )
 

@@ -238,6 +238,8 @@ def test_cell_times_reads_the_timing_and_names_the_phase():
         _timed_cell("# train it\nmodel, history = training.train_model(build)", "03.000", "13.000"),
         _timed_cell("scores = training.test_scores(model, loader)", "13.000", "15.000"),
         _timed_cell("print(1)", "15.000", "15.250"),
+        _timed_cell("from course_utils import resources\n\nresources.print_memory_use(DEVICE);",
+                    "15.250", "16.000"),
         nbformat.v4.new_code_cell("never ran"),
     ])
     assert runner.cell_times(nb) == [
@@ -248,6 +250,8 @@ def test_cell_times_reads_the_timing_and_names_the_phase():
         {"index": 4, "seconds": 2.0, "phase": "evaluation",
          "first": "scores = training.test_scores(model, loader)"},
         {"index": 5, "seconds": 0.25, "phase": "other", "first": "print(1)"},
+        {"index": 6, "seconds": 0.75, "phase": "device start",
+         "first": "resources.print_memory_use(DEVICE);"},
     ]
 
 
