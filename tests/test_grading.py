@@ -88,9 +88,21 @@ def test_a_folder_without_config_is_not_a_course(tmp_path):
         grading.release(tmp_path, ["00"])
 
 
-def test_bad_mode_is_named(course):
-    with pytest.raises(GradingError, match=r"mode 'fast': use 'full' or 'quick'"):
-        grading.autograde(course, ["00"], mode="fast")
+def test_an_old_config_without_the_sandbox_is_refused(course):
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text().replace("grading.configure(c)", ""))
+    with pytest.raises(GradingError, match=r"predates the sandboxed grader: add the line "
+                                           r"`grading.configure\(c\)`"):
+        grading.autograde(course, ["00"])
+
+
+def test_grading_without_a_sandbox_is_refused_unless_unsafe(course, monkeypatch):
+    from course_utils.grading import sandbox
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(GradingError, match=r"refusing to grade: bubblewrap is not installed "
+                                           r".*pass --unsafe"):
+        grading.autograde(course, ["00"])
 
 
 def test_init_keeps_an_edited_config_and_refreshes_sources(tmp_path):

@@ -10,11 +10,13 @@ it in with ``nbgrader submit``; the instructor collects, autogrades in quick mod
   every notebook still ran (a stub neither hangs nor kills the grader's kernel);
 - ``cy`` makes the typical slips of ``grading_slips.SLIPS`` (at least one per lesson): she
   loses exactly the points of the test cells they break, and the feedback HTML shows the
-  check's message.
+  check's message;
+- the adversarial class of ``grading_attacks.ATTACKS`` (lessons 00 and 01, one on 03): each
+  scores 0 on exactly the test it attacks and full marks elsewhere, changes nothing outside
+  its folder, and leaves the instructor one note naming the student, the file and the cell.
 
-Every notebook executes in full (nbgrader runs them top to bottom, training included), so
-this costs about three quick-mode series; the time is written to
-``test-output/grading/round-trip.txt``.
+The grader runs only the test cells, in the sandbox (no notebook runs top to bottom, no
+training); the time is written to ``test-output/grading/round-trip.txt``.
 """
 
 from __future__ import annotations
@@ -30,16 +32,22 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grading_attacks import ATTACKS, lessons_of
 from grading_slips import SLIPS
 from test_notebooks_built import hidden_test_lines
 
 from course_utils import authoring, grading
+from course_utils.grading.sandbox import sandbox_available
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks,
+              pytest.mark.skipif(sandbox_available() is not None,
+                                 reason=f"no sandbox: {sandbox_available()}")]
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = grading.lessons()
 STUDENTS = ("ada", "ben", "cy")
+ATTACKERS = {a.student: a for a in ATTACKS}
+STEP_SECONDS = 30  # the grader's bound on one test cell here (lou's loop)
 
 
 def _solutions(lesson):
@@ -69,16 +77,19 @@ def _slipped(source: str, slip) -> str:
                                       + lines[end + 1:]))
 
 
-def _fill(nb, lesson, student):
+def _fill(nb, lesson, student, course=None):
     """The student's work on the fetched notebook, in place."""
     if student == "ben":
         return
+    attack = ATTACKERS.get(student)
     answers = {_grade_id(c): c.source for c in _solutions(lesson).cells
                if c.metadata.get("nbgrader", {}).get("solution")}
     slips = {s.solution_id: s for s in SLIPS[lesson]} if student == "cy" else {}
     for cell in nb.cells:
         grade_id = _grade_id(cell)
-        if grade_id in slips:
+        if attack and grade_id == attack.answer:
+            cell.source = attack.source.replace("{course}", str(course))
+        elif grade_id in slips:
             cell.source = _slipped(answers[grade_id], slips[grade_id])
         elif grade_id in answers:
             cell.source = _without_markers(answers[grade_id])
@@ -105,30 +116,45 @@ def graded(tmp_path_factory):
     course = grading.init_course(root / "course", exchange=exchange)
     assert grading.release(course, LESSONS) == LESSONS
     released = time.monotonic()
-    for student in STUDENTS:
+    for student in (*STUDENTS, *ATTACKERS):
         home = root / "home" / student
         home.mkdir(parents=True)
-        _as_student(student, home, exchange, "fetch_assignment", *LESSONS)
-        for lesson in LESSONS:
+        chosen = _lessons_of(student)
+        _as_student(student, home, exchange, "fetch_assignment", *chosen)
+        for lesson in chosen:
             path = home / lesson / f"{lesson}.ipynb"
             nb = nbformat.read(path, as_version=4)
-            _fill(nb, lesson, student)
+            _fill(nb, lesson, student, course)
             nbformat.write(nb, path)
             _as_student(student, home, exchange, "submit", lesson, "--student", student)
     submitted = time.monotonic()
     findings = grading.collect(course, LESSONS)
-    findings += grading.autograde(course, LESSONS, mode="quick")
+    before = _tree(course / "submitted")
+    notes = grading.autograde(course, LESSONS, step_seconds=STEP_SECONDS)
     graded_at = time.monotonic()
     grades = grading.export(course, root / "grades.csv")
     timing = (f"round trip {graded_at - started:.0f} s: release {released - started:.0f} s, "
               f"fetch and submit {submitted - released:.0f} s, collect, autograde and feedback "
               f"{graded_at - submitted:.0f} s ({len(LESSONS)} lessons x {len(STUDENTS)} "
-              f"students)\n")
+              f"students, and {len(ATTACKERS)} attackers with 2-3 lessons each)\n")
     out = ROOT / "test-output" / "grading"
     out.mkdir(parents=True, exist_ok=True)
     (out / "round-trip.txt").write_text(timing)
     print(timing)
-    return {"course": course, "root": root, "findings": findings, "grades": grades}
+    return {"course": course, "root": root, "findings": findings, "grades": grades,
+            "notes": notes, "submitted_before": before,
+            "submitted_after": _tree(course / "submitted")}
+
+
+def _lessons_of(student) -> list[str]:
+    if student not in ATTACKERS:
+        return LESSONS
+    return [lesson for lesson in LESSONS if lesson[:2] in lessons_of(ATTACKERS[student])]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +165,8 @@ def scores(graded):
     table = {}
     with Gradebook(f"sqlite:///{graded['course'] / 'gradebook.db'}",
                    course_id=grading.COURSE_ID) as gb:
-        for student in STUDENTS:
-            for lesson in LESSONS:
+        for student in (*STUDENTS, *ATTACKERS):
+            for lesson in _lessons_of(student):
                 nb = gb.find_submission_notebook(lesson, lesson, student)
                 tests = _autograded(lesson)
                 table[student, lesson] = {g.name: g.auto_score for g in nb.grades
@@ -152,21 +178,45 @@ def test_the_submissions_were_clean(graded):
     assert graded["findings"] == []
 
 
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: f"{a.student}-{a.stopped_by}")
+def test_an_attack_scores_zero_on_exactly_its_test(scores, attack):
+    for lesson in _lessons_of(attack.student):
+        tests = _autograded(lesson)
+        want = {g: 0 if g == attack.test else p for g, p in tests.items()}
+        assert scores[attack.student, lesson] == want, lesson
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: f"{a.student}-{a.stopped_by}")
+def test_the_instructor_gets_one_note_per_attack(graded, attack):
+    if attack.stopped_by == "hidden test":  # an honest-looking wrong answer: no note
+        return
+    lesson = next(x for x in LESSONS if x[:2] == attack.answer[:2])
+    mine = [n for n in graded["notes"] if n.startswith(f"student {attack.student},")]
+    assert len(mine) == 1, mine
+    assert f"submitted/{attack.student}/{lesson}/{lesson}.ipynb" in mine[0]
+    assert f"cell {attack.answer}" in mine[0]
+
+
+def test_nothing_outside_a_students_folder_changed(graded):
+    assert graded["submitted_after"] == graded["submitted_before"]
+    assert not list(graded["course"].rglob("planted.txt"))
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_solutions_get_full_marks(scores, lesson):
     assert scores["ada", lesson] == _autograded(lesson)
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_untouched_release_gets_zero_and_runs_to_the_end(graded, scores, lesson):
+def test_untouched_release_gets_zero_and_every_test_a_verdict(graded, scores, lesson):
     assert scores["ben", lesson] == dict.fromkeys(_autograded(lesson), 0)
     nb = nbformat.read(graded["course"] / "autograded" / "ben" / lesson / f"{lesson}.ipynb",
                        as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.execution_count is not None for c in code), f"{lesson}: a cell never ran"
-    errors = {o.get("ename") for c in code for o in c.outputs if o.output_type == "error"}
-    assert not errors & {"CellTimeoutError", "DeadKernelError"}, f"{lesson}: {errors}"
-    assert "NotImplementedError" in errors
+    tests = [c for c in nb.cells if _grade_id(c) in _autograded(lesson)]
+    assert len(tests) == len(_autograded(lesson))
+    for cell in tests:  # a stub neither hangs nor stops the grader: each test has its verdict
+        assert [o.output_type for o in cell.outputs] == ["error"], _grade_id(cell)
+        assert "NotImplementedError" in cell.outputs[0].evalue, cell.outputs[0].evalue
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -184,6 +234,19 @@ def test_feedback_shows_the_checks_message(graded, lesson):
     for slip in SLIPS[lesson]:
         assert slip.message in text, f"{lesson}: {slip.message!r} not in {page}"
     assert "Score:" in text or "score" in text.lower()
+
+
+def test_no_feedback_page_holds_a_hidden_test(graded):
+    pages = sorted((graded["course"] / "feedback").rglob("*.html"))
+    assert len(pages) == len(LESSONS) * len(STUDENTS) + sum(
+        len(_lessons_of(s)) for s in ATTACKERS)
+    for page in pages:
+        lesson = page.parent.name
+        text = html.unescape(page.read_text())
+        assert "HIDDEN TESTS" not in text, page
+        lines = {line.strip() for line in text.splitlines()}
+        leaked = hidden_test_lines(_solutions(lesson), lesson) & lines
+        assert not leaked, f"{page}: {sorted(leaked)}"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -209,7 +272,7 @@ def test_no_hidden_test_can_be_read_in_a_release(graded, lesson):
 def test_grades_export_one_row_per_student_and_lesson(graded):
     with open(graded["grades"], newline="") as f:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
-    assert set(rows) == {(s, lesson) for s in STUDENTS for lesson in LESSONS}
+    assert set(rows) >= {(s, lesson) for s in STUDENTS for lesson in LESSONS}
     for lesson in LESSONS:
         tests = _autograded(lesson)
         lost = sum(tests[t] for t in {t for slip in SLIPS[lesson] for t in slip.failing_tests})

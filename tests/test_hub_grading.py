@@ -102,7 +102,7 @@ def test_student_fetches_and_submits_in_lab_and_the_instructor_grades_it(setting
     course = setting["course"]
     assert grading.collect(course, ["00"]) == []
     assert (course / "submitted" / STUDENT / LESSON / f"{LESSON}.ipynb").is_file()
-    assert grading.autograde(course, ["00"], mode="quick") == []
+    assert grading.autograde(course, ["00"]) == []
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}",

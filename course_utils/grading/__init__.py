@@ -1,5 +1,7 @@
 """Grading the course with nbgrader: ``course`` does the work, ``cli`` is
-``python -m course_utils grade``."""
+``python -m course_utils grade``; a submission is graded in a bubblewrap sandbox
+(``sandbox``, ``sandboxed``, ``checker``) after its answers are screened (``screen``), by the
+steps ``nbgrader_steps`` puts into nbgrader's commands."""
 
 from course_utils.grading.course import (
     COURSE_ID,
@@ -16,7 +18,8 @@ from course_utils.grading.course import (
     release,
     release_preprocessors,
 )
+from course_utils.grading.nbgrader_steps import configure
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
-           "check_submissions", "collect", "export", "init_course", "lessons", "points_table",
+           "check_submissions", "collect", "configure", "export", "init_course", "lessons", "points_table",
            "release", "release_preprocessors"]

@@ -4,8 +4,8 @@
 - ``release [LESSON ...]``: generate the students' versions, check each against the exercise
   notebook, and release them to the exchange;
 - ``collect [LESSON ...]``: take new submissions from the exchange and report problems;
-- ``autograde [LESSON ...] [--mode quick|full]``: grade every readable submission and write
-  feedback HTML (``feedback/<student>/<lesson>/``);
+- ``autograde [LESSON ...] [--full] [--unsafe]``: grade every readable submission in the
+  sandbox and write feedback HTML (``feedback/<student>/<lesson>/``);
 - ``export --to grades.csv``: scores per student and lesson;
 - ``points``: the points of every lesson.
 
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "collect":
                 findings = grading.collect(args.course, args.lessons or None)
             else:
-                findings = grading.autograde(args.course, args.lessons or None, mode=args.mode)
+                findings = grading.autograde(args.course, args.lessons or None,
+                                             full=args.full, unsafe=args.unsafe)
             for line in findings:
                 print(f"note: {line}")
             print(f"{args.action}: done" + (f", {len(findings)} note(s) above" if findings
@@ -68,9 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         step.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 02 (default: all)")
         step.add_argument("--course", default=".", help="the course folder (default: .)")
         if action == "autograde":
-            step.add_argument("--mode", choices=("full", "quick"), default="full",
-                              help="full: the lessons' real settings (default, for a GPU); "
-                                   "quick: COURSE_QUICK=1, as in CI")
+            step.add_argument("--full", action="store_true",
+                              help="grade with full-mode parameters (default: quick mode, "
+                                   "as `run`)")
+            step.add_argument("--unsafe", action="store_true",
+                              help="grade even where bubblewrap cannot make a sandbox")
     export = sub.add_parser("export", help="write the grades to a CSV file")
     export.add_argument("--course", default=".", help="the course folder (default: .)")
     export.add_argument("--to", default="grades.csv", help="the CSV file (default: grades.csv)")

@@ -14,12 +14,16 @@ A course folder::
     source/NN-slug/NN-slug.ipynb    copies of notebooks/solutions/
     release/ submitted/ autograded/ feedback/   nbgrader's folders
 
-The grader runs each submission on the ``python3`` kernel of the Python that runs nbgrader
-(the course environment), in full mode unless ``mode="quick"`` (``COURSE_QUICK``).
+``autograde`` never runs a submission in the instructor's process or kernel: nbgrader's
+``Execute`` step is replaced by ``nbgrader_steps.GradeInSandbox``, which runs the source
+notebook's test cells against the student's answer cells in a bubblewrap sandbox
+(``sandboxed``) and writes each verdict into the test cell. Without bubblewrap it refuses
+to grade unless told ``unsafe=True``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -47,13 +51,11 @@ from course_utils import grading
 c = get_config()  # noqa: F821 (nbgrader defines it)
 c.CourseDirectory.course_id = {course_id!r}
 c.Exchange.root = {exchange!r}
-# The release keeps the course's stubs, the hint in the NotImplementedError included.
-c.GenerateAssignment.preprocessors = grading.release_preprocessors()
-# Each submission runs on the python3 kernel of the Python that runs nbgrader, whatever
-# kernels are registered; the lessons train models, so a cell may take minutes.
-c.Execute.kernel_name = "python3"
-c.Execute.timeout = 600
-# A deleted test cell is put back (and run) instead of failing the whole notebook.
+# The course's steps: the release keeps the stubs with their hints; autograde grades each
+# submission in the sandbox (never in this process, never in a kernel of the instructor's);
+# feedback shows no hidden test and no script. Keep this line.
+grading.configure(c)
+# A deleted test cell is put back (and graded) instead of failing the whole notebook.
 c.OverwriteCells.add_missing_cells = True
 '''
 
@@ -220,24 +222,38 @@ def collect(course, names: list[str] | None = None) -> list[str]:
     return findings
 
 
-def autograde(course, names: list[str] | None = None, mode: str = "full") -> list[str]:
-    """Autograde every readable submission, write its feedback HTML and release it to the
-    exchange.
+def autograde(course, names: list[str] | None = None, full: bool = False,
+              unsafe: bool = False, step_seconds: float = 120.0) -> list[str]:
+    """Autograde every readable submission in the sandbox, write its feedback HTML and
+    release it to the exchange.
 
     Args:
-        mode: ``"full"`` (the lessons' real settings, for a course on GPUs) or ``"quick"``
-            (``COURSE_QUICK=1``: small images and few epochs, as in CI).
+        full: grade with the lessons' full-mode parameters (default: quick mode, as
+            ``python -m course_utils run``); the checks are the same in both.
+        unsafe: grade without bubblewrap where it is missing (only the time, memory and
+            process bounds hold then).
+        step_seconds: the wall time one test cell may take.
 
     Returns:
-        The findings of ``check_submissions``.
+        The findings of ``check_submissions``, then one note per submission that the
+        sandbox or the screen stopped (student, file, cell, reason).
     """
-    if mode not in ("full", "quick"):
-        raise GradingError(f"mode {mode!r}: use 'full' or 'quick'")
-    from course_utils.config import QUICK_ENV
+    from course_utils.grading.sandbox import sandbox_available
 
     chosen = lessons(names)
     course = _course(course)
-    env = os.environ | {QUICK_ENV: "1" if mode == "quick" else "0"}
+    if "grading.configure(c)" not in (course / "nbgrader_config.py").read_text():
+        raise GradingError(f"{course / 'nbgrader_config.py'} predates the sandboxed grader: "
+                           f"add the line `grading.configure(c)` after `c = get_config()` "
+                           f"(or move the file away and run `grade init` again)")
+    why = sandbox_available()
+    if why and not unsafe:
+        raise GradingError(f"refusing to grade: {why}. Student code would run without a "
+                           f"sandbox; pass --unsafe to grade anyway (only time, memory and "
+                           f"process bounds then hold)")
+    env = dict(os.environ)
+    flags = [f"--GradeInSandbox.quick={not full}", f"--GradeInSandbox.unsafe={unsafe}",
+             f"--GradeInSandbox.step_seconds={step_seconds}"]
     findings = []
     for name in chosen:
         students, found = check_submissions(course, name)
@@ -248,11 +264,26 @@ def autograde(course, names: list[str] | None = None, mode: str = "full") -> lis
         # one nbgrader call per lesson for all its readable submissions
         skip = [f"--CourseDirectory.student_id_exclude={','.join(unreadable)}"] if unreadable \
             else []
-        _nbgrader(course, "autograde", name, "--force", *skip, env=env)
+        _nbgrader(course, "autograde", name, "--force", *skip, *flags, env=env)
         _nbgrader(course, "generate_feedback", name, "--force", *skip, env=env)
         # to the exchange, where students fetch it (Assignment List > Fetch Feedback)
         _nbgrader(course, "release_feedback", name, *skip, env=env)
+        findings += _sandbox_notes(course, name, students)
     return findings
+
+
+def _sandbox_notes(course: Path, name: str, students: list[str]) -> list[str]:
+    from course_utils.grading.nbgrader_steps import notes_file
+    from course_utils.grading.sandboxed import printable
+
+    lines = []
+    for student in students:
+        path = notes_file(course, name, student)
+        for note in json.loads(path.read_text()) if path.is_file() else []:
+            cell = note["answer"] or note["test"]
+            lines.append(f"student {student}, submitted/{student}/{name}/{name}.ipynb, cell "
+                         f"{cell}: {printable(note['note'], 500)}")
+    return lines
 
 
 def export(course, to) -> Path:

@@ -219,6 +219,7 @@ def _collect(proc, read_fd: int, outcome: Outcome, limits: Limits, step_of) -> N
             _kill(proc)
             break
     outcome.returncode = proc.wait()
+    proc.stdout.close()
     outcome.output = output.decode("utf-8", "replace")
 
 
