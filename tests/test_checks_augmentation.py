@@ -17,10 +17,33 @@ BILINEAR = v2.InterpolationMode.BILINEAR
 FILL = {tv_tensors.Image: 0.0, tv_tensors.Mask: 0}
 
 
-def test_the_package_pipeline_passes(capsys):
-    check_paired_augmentation(transforms.paired_augmentation())
-    check_paired_augmentation(transforms.paired_augmentation(mask_fill=255))
-    assert capsys.readouterr().out.count("✔ paired augmentation: all 4 checks passed.") == 2
+def task(degrees=30, translate=0.05, scale=(0.9, 1.1), vflip=0.5, brightness=0.2,
+         interpolation=BILINEAR):
+    """Lesson 08's pipeline, as its task specifies it (with one setting changed)."""
+    return v2.Compose([v2.RandomHorizontalFlip(0.5), v2.RandomVerticalFlip(vflip),
+                       v2.RandomAffine(degrees=degrees, translate=(translate, translate),
+                                       scale=scale, interpolation=interpolation, fill=FILL),
+                       v2.ColorJitter(brightness=brightness, contrast=0.2)])
+
+
+def test_the_tasks_pipeline_passes(capsys):
+    check_paired_augmentation(task())
+    check_paired_augmentation(transforms.paired_augmentation(degrees=30, vflip=0.5))
+    assert capsys.readouterr().out.count("✔ paired augmentation: all 5 checks passed.") == 2
+
+
+@pytest.mark.parametrize(("transform", "message"), [  # the strengths the task specifies
+    (task(degrees=10), r"degrees is \[-10.0, 10.0\]; the task asks for rotation up to 30"),
+    (task(translate=0.2), r"translate is .*0.2.*shifts up to 5 %"),
+    (task(scale=(0.5, 2.0)), "scale 0.9-1.1"),
+    (task(vflip=0.1), r"RandomVerticalFlip\(p=0.1\)"),
+    (task(brightness=0.8), r"brightness is .*the range \(0.8, 1.2\)"),
+    (task(interpolation=v2.InterpolationMode.NEAREST), "interpolation=bilinear"),
+    (transforms.paired_augmentation(), r"RandomVerticalFlip\(p=0.0\)"),  # its defaults differ
+])
+def test_wrong_strengths_are_named(transform, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_paired_augmentation(transform)
 
 
 def separately(image, mask):

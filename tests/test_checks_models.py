@@ -19,7 +19,7 @@ from course_utils.models import DilatedNet, EncDec, UNet, UNet2, check_input_siz
     ("check", "model_cls", "printed"),
     [
         (check_unet, UNet, "✔ UNet: all 14 checks passed."),
-        (check_unet2, UNet2, "✔ UNet2: all 16 checks passed."),
+        (check_unet2, UNet2, "✔ UNet2: all 18 checks passed."),
         (check_dilated_net, DilatedNet, "✔ DilatedNet: all 12 checks passed."),
     ],
 )
@@ -194,9 +194,20 @@ class DefaultMomentumDown(UNet2):
             block[1] = nn.BatchNorm2d(width)
 
 
+class CheckerboardUp(UNet2):
+    """Lesson 04's warning: kernel 3, stride 2 (output_padding 1 keeps the size)."""
+
+    def __init__(self, in_channels=3, out_channels=1, width=64, depth=4, batch_norm=True):
+        super().__init__(in_channels, out_channels, width, depth, batch_norm)
+        self.up = nn.ModuleList(nn.ConvTranspose2d(width, width, 3, stride=2, padding=1,
+                                                   output_padding=1) for _ in range(depth))
+
+
 @pytest.mark.parametrize(
     ("model_cls", "message"),
     [
+        (CheckerboardUp, r"transposed convolution of kernel \(3, 3\) and stride \(2, 2\): "
+                         r"the kernel is not a multiple of the stride"),
         (DefaultMomentumDown, r"the BatchNorm at down\.0\.1 has momentum 0\.1, every conv_block "
                               r"uses models\.BN_MOMENTUM = 0\.3"),
         (UNet, r"UNet\(.*\) still calls interpolate, max_pool2d"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from torchvision import tv_tensors
+from torchvision.transforms import v2
 
 from course_utils.checks import CheckFailed, passed
 
@@ -79,4 +80,54 @@ def check_paired_augmentation(transform) -> None:
     if not brightened:
         raise CheckFailed(f"in {_DRAWS} draws the image's brightness never changed: add a "
                           f"photometric transform (ColorJitter)")
-    passed("paired augmentation", 4)
+    _check_strengths(transform)
+    passed("paired augmentation", 5)
+
+
+def _parts(transform) -> list:
+    inner = getattr(transform, "transforms", None)
+    if isinstance(inner, list | tuple):
+        return [part for t in inner for part in _parts(t)]
+    return [transform]
+
+
+def _close(got, want) -> bool:
+    try:
+        return len(got) == len(want) and all(abs(float(g) - w) < 1e-6
+                                              for g, w in zip(got, want, strict=True))
+    except TypeError:
+        return False
+
+
+def _check_strengths(transform) -> None:
+    """The settings the task asks for: flips with p = 0.5, rotation up to 30 degrees,
+    shifts up to 5 %, scale 0.9-1.1, bilinear image resampling, brightness and contrast
+    0.2 (torchvision stores 0.2 as the factor range (0.8, 1.2))."""
+    parts = _parts(transform)
+
+    def one(kind):
+        found = [p for p in parts if type(p) is kind]
+        if len(found) != 1:
+            raise CheckFailed(f"the pipeline holds {len(found)} v2.{kind.__name__}; the task "
+                              f"asks for exactly one")
+        return found[0]
+
+    for kind in (v2.RandomHorizontalFlip, v2.RandomVerticalFlip):
+        if abs(one(kind).p - 0.5) > 1e-9:
+            raise CheckFailed(f"v2.{kind.__name__}(p={one(kind).p}): flip half of the time, "
+                              f"p = 0.5")
+    affine = one(v2.RandomAffine)
+    for name, got, want, words in (
+            ("degrees", affine.degrees, (-30.0, 30.0), "rotation up to 30 degrees"),
+            ("translate", affine.translate, (0.05, 0.05), "shifts up to 5 %"),
+            ("scale", affine.scale, (0.9, 1.1), "scale 0.9-1.1")):
+        if not _close(got, want):
+            raise CheckFailed(f"v2.RandomAffine's {name} is {got}; the task asks for {words}")
+    if affine.interpolation != v2.InterpolationMode.BILINEAR:
+        raise CheckFailed(f"v2.RandomAffine resamples the image with {affine.interpolation}; "
+                          f"the task asks for interpolation=bilinear (the Mask stays nearest)")
+    jitter = one(v2.ColorJitter)
+    for name in ("brightness", "contrast"):
+        if not _close(getattr(jitter, name), (0.8, 1.2)):
+            raise CheckFailed(f"v2.ColorJitter's {name} is {getattr(jitter, name)}, a factor "
+                              f"range; the task asks for {name}=0.2, the range (0.8, 1.2)")

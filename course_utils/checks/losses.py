@@ -136,7 +136,16 @@ def check_bce_simplified(fn) -> None:
     element, against the reference for moderate logits (it may overflow beyond them)."""
     count = _check_bce_form(fn, "simplified BCE", MODERATE_LOGITS, kink_hint=False)
     count += _check_bce_batch(fn, "simplified BCE")
-    passed("simplified BCE (moderate logits)", count)
+    # The formula as written overflows: exp(100) is inf in float32. A finite value there
+    # means a stabilised form, which would hide what the sweep below is about.
+    case = "simplified BCE at logit x = -100, target y = 0 (float32)"
+    out, _ = _call(case, fn, torch.tensor([-100.0]), torch.tensor([0.0]))
+    if torch.isfinite(out).all():
+        raise CheckFailed(f"{case}: got {_number(float(out.flatten()[0]))}; the formula as "
+                          f"written gives inf there, because exp(100) overflows float32. You "
+                          f"wrote a stabilised form: write x - x*y + log(1 + exp(-x)) as it "
+                          f"stands (stabilising is the next task)")
+    passed("simplified BCE (moderate logits)", count + 1)
 
 
 def check_bce_stable(fn) -> None:

@@ -64,8 +64,19 @@ def check_unet2(model_cls) -> None:
                 f"{_call(model_cls.__name__, config)} ran {down} stride-2 convolutions and {up} stride-2 "
                 f"transposed convolutions; expected {depth} of each (one per level)"
             )
+        uneven = sorted({(m.kernel_size, m.stride) for m in model.modules()
+                         if isinstance(m, nn.ConvTranspose2d)
+                         and any(k % s for k, s in zip(m.kernel_size, m.stride, strict=True))})
+        if uneven:
+            kernel, stride = uneven[0]
+            raise CheckFailed(
+                f"{_call(model_cls.__name__, config)} up-samples with a transposed convolution "
+                f"of kernel {kernel} and stride {stride}: the kernel is not a multiple of the "
+                f"stride, so neighbouring outputs get unequal numbers of contributions and "
+                f"the output shows the checkerboard of the section above; use kernel_size=2, "
+                f"stride=2")
         _check_batch_norm_momentum(model, _call(model_cls.__name__, config))
-        cases += 2
+        cases += 3
     passed("UNet2", cases)
 
 
