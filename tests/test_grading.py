@@ -90,10 +90,14 @@ def test_a_folder_without_config_is_not_a_course(tmp_path):
 
 def test_an_old_config_without_the_sandbox_is_refused(course):
     config = course / "nbgrader_config.py"
-    config.write_text(config.read_text().replace("grading.configure(c)", ""))
-    with pytest.raises(GradingError, match=r"predates the sandboxed grader: add the line "
-                                           r"`grading.configure\(c\)`"):
-        grading.autograde(course, ["00"])
+    text = config.read_text()
+    config.write_text(text.replace("grading.configure(c)", ""))
+    try:
+        with pytest.raises(GradingError, match=r"predates the sandboxed grader: add the line "
+                                               r"`grading.configure\(c\)`"):
+            grading.autograde(course, ["00"])
+    finally:
+        config.write_text(text)
 
 
 def test_grading_without_a_sandbox_is_refused_unless_unsafe(course, monkeypatch):

@@ -23,7 +23,6 @@ to grade unless told ``unsafe=True``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -34,6 +33,8 @@ import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
 from course_utils import authoring
+from course_utils.grading import workers
+from course_utils.grading.sandbox import Limits
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
            "check_submissions", "collect", "export", "init_course", "lessons", "points_table",
@@ -223,7 +224,8 @@ def collect(course, names: list[str] | None = None) -> list[str]:
 
 
 def autograde(course, names: list[str] | None = None, full: bool = False,
-              unsafe: bool = False, step_seconds: float = 120.0) -> list[str]:
+              unsafe: bool = False, step_seconds: float = 120.0, jobs: int = 1,
+              progress: bool = False) -> list[str]:
     """Autograde every readable submission in the sandbox, write its feedback HTML and
     release it to the exchange.
 
@@ -233,6 +235,9 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
         unsafe: grade without bubblewrap where it is missing (only the time, memory and
             process bounds hold then).
         step_seconds: the wall time one test cell may take.
+        jobs: how many submissions are graded at once, each in its own sandbox; the
+            gradebook is written afterwards by nbgrader alone (``workers``).
+        progress: show a progress bar.
 
     Returns:
         The findings of ``check_submissions``, then one note per submission that the
@@ -254,10 +259,15 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
     env = dict(os.environ)
     flags = [f"--GradeInSandbox.quick={not full}", f"--GradeInSandbox.unsafe={unsafe}",
              f"--GradeInSandbox.step_seconds={step_seconds}"]
-    findings = []
+    findings, readable = [], {}
     for name in chosen:
-        students, found = check_submissions(course, name)
+        readable[name], found = check_submissions(course, name)
         findings += found
+    workers.grade_jobs(course, workers.jobs_of(course, chosen, readable), quick=not full,
+                       workers=jobs, limits=Limits(step_seconds=step_seconds),
+                       unsafe=unsafe, progress=progress)
+    for name in chosen:
+        students = readable[name]
         if not students:
             continue
         unreadable = sorted({p.name for p in (course / "submitted").iterdir()} - set(students))
@@ -268,21 +278,20 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
         _nbgrader(course, "generate_feedback", name, "--force", *skip, env=env)
         # to the exchange, where students fetch it (Assignment List > Fetch Feedback)
         _nbgrader(course, "release_feedback", name, *skip, env=env)
-        findings += _sandbox_notes(course, name, students)
+        findings += _sandbox_notes(course, name, students, quick=not full)
     return findings
 
 
-def _sandbox_notes(course: Path, name: str, students: list[str]) -> list[str]:
-    from course_utils.grading.nbgrader_steps import notes_file
+def _sandbox_notes(course: Path, name: str, students: list[str], quick: bool) -> list[str]:
     from course_utils.grading.sandboxed import printable
 
     lines = []
     for student in students:
-        path = notes_file(course, name, student)
-        for note in json.loads(path.read_text()) if path.is_file() else []:
-            cell = note["answer"] or note["test"]
-            lines.append(f"student {student}, submitted/{student}/{name}/{name}.ipynb, cell "
-                         f"{cell}: {printable(note['note'], 500)}")
+        verdicts = workers.cached(course, workers.Job(name, student), quick) or {}
+        for test, verdict in verdicts.items():
+            if verdict.note:
+                lines.append(f"student {student}, submitted/{student}/{name}/{name}.ipynb, "
+                             f"cell {verdict.answer or test}: {printable(verdict.note, 500)}")
     return lines
 
 

@@ -2,16 +2,15 @@
 ``nbgrader_config.py``.
 
 - ``autograde`` runs ``GradeInSandbox`` in place of nbgrader's ``Execute``: no kernel runs
-  the submission in the grader's process; each test cell gets the sandbox's verdict as its
-  output (an error output scores 0, as in nbgrader), and the notes for the instructor go to
-  ``grader-notes/<lesson>/<student>.json`` in the course folder.
+  the submission in the grader's process; each test cell gets the sandbox's verdict (from
+  the workers' ``verdicts/`` files, or graded on the spot) as its output; an error output
+  scores 0, as in nbgrader.
 - ``generate_feedback`` strips the hidden tests from the page (their result and message
   stay) and sanitises the HTML of the student's markdown and outputs.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import nbformat
@@ -21,14 +20,9 @@ from traitlets import Bool, Float
 
 from course_utils import authoring
 from course_utils.grading.sandbox import GIB, Limits
-from course_utils.grading.sandboxed import grade_notebook
+from course_utils.grading.workers import Job, grade_job
 
-__all__ = ["GradeInSandbox", "StripHiddenTests", "configure", "notes_file"]
-
-
-def notes_file(course, lesson: str, student: str) -> Path:
-    """Where ``GradeInSandbox`` leaves its notes on one submission."""
-    return Path(course) / "grader-notes" / lesson / f"{student}.json"
+__all__ = ["GradeInSandbox", "StripHiddenTests", "configure"]
 
 
 class GradeInSandbox(NbGraderPreprocessor):
@@ -42,21 +36,15 @@ class GradeInSandbox(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
         course = Path.cwd()  # nbgrader runs in the course folder
-        source = nbformat.read(course / "source" / info["assignment"]
-                               / f"{info['notebook']}.ipynb", as_version=4)
         limits = Limits(step_seconds=self.step_seconds,
                         memory_bytes=int(self.memory_gib * GIB))
-        verdicts = grade_notebook(source, nb, quick=self.quick, limits=limits,
-                                  unsafe=self.unsafe)
+        # the workers' verdicts on the submitted file, or graded now (the same answers)
+        verdicts = grade_job(course, Job(info["assignment"], info["student"]),
+                             quick=self.quick, limits=limits, unsafe=self.unsafe)
         for cell in nb.cells:
             verdict = verdicts.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
             if cell.cell_type == "code" and verdict is not None:
                 cell.outputs = [_output(verdict)]
-        notes = [{"test": test, "answer": v.answer, "note": v.note}
-                 for test, v in verdicts.items() if v.note]
-        path = notes_file(course, info["assignment"], info["student"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(notes, indent=1))
         return nb, resources
 
 

@@ -52,6 +52,9 @@ class Limits:
     file_bytes: int = 64 * 1024**2
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass
 class Outcome:
     """What came back: the exit status, the result lines, and why it was stopped if it was."""
@@ -151,7 +154,7 @@ def _limit_child(limits: Limits, cgroup: Path | None):
 
 
 def run_sandboxed(argv: list[str], workdir, *, stdin: bytes = b"", env: dict | None = None,
-                  limits: Limits = Limits(), unsafe: bool = False,
+                  limits: Limits = DEFAULT_LIMITS, unsafe: bool = False,
                   step_of=None) -> Outcome:
     """Run ``argv`` in the sandbox and collect the lines it writes to its result channel,
     the file descriptor named by ``$COURSE_RESULT_FD``.
@@ -164,8 +167,7 @@ def run_sandboxed(argv: list[str], workdir, *, stdin: bytes = b"", env: dict | N
             with it (the per-step wall clock restarts) or None.
     """
     read_fd, write_fd = os.pipe()
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {}),
-           RESULT_FD_ENV: str(write_fd)}
+    env = {"OMP_NUM_THREADS": "1", **(env or {}), RESULT_FD_ENV: str(write_fd)}
     with _pids_cgroup(limits.processes) as cgroup:
         cmd = argv if unsafe else bwrap_command(workdir, argv, env)
         child_env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), **env}

@@ -20,9 +20,8 @@ import secrets
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from course_utils.grading.sandbox import PACKAGE, Limits, run_sandboxed
+from course_utils.grading.sandbox import DEFAULT_LIMITS, PACKAGE, Limits, run_sandboxed
 from course_utils.grading.screen import screen
 
 __all__ = ["Verdict", "build_program", "grade_notebook", "printable"]
@@ -116,8 +115,8 @@ def _stopped_reason(outcome, limits: Limits) -> str:
     return f"the grading process ended (exit code {code}) while it ran"
 
 
-def grade_notebook(source_nb, submission_nb, *, quick: bool, limits: Limits = Limits(),
-                   unsafe: bool = False) -> dict[str, Verdict]:
+def grade_notebook(source_nb, submission_nb, *, quick: bool, limits: Limits = DEFAULT_LIMITS,
+                   unsafe: bool = False, threads: int = 1) -> dict[str, Verdict]:
     """Run every test cell of ``source_nb`` against the answers of ``submission_nb``.
 
     Returns:
@@ -132,7 +131,8 @@ def grade_notebook(source_nb, submission_nb, *, quick: bool, limits: Limits = Li
     cell_errors: dict[str, str] = {}
     nonce = secrets.token_hex(16)
     env = {"COURSE_QUICK": "1" if quick else "0", "MPLBACKEND": "Agg",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
 
     def step_of(line: str):
         event = _event(line, nonce)
