@@ -12,14 +12,16 @@ from course_utils.grading.course import (
     check_submissions,
     collect,
     export,
+    grade_shard,
     init_course,
     lessons,
     points_table,
     release,
     release_preprocessors,
+    summary,
 )
 from course_utils.grading.nbgrader_steps import configure
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
-           "check_submissions", "collect", "configure", "export", "init_course", "lessons", "points_table",
-           "release", "release_preprocessors"]
+           "check_submissions", "collect", "configure", "export", "grade_shard", "init_course", "lessons", "points_table",
+           "release", "release_preprocessors", "summary"]

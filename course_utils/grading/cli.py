@@ -4,8 +4,11 @@
 - ``release [LESSON ...]``: generate the students' versions, check each against the exercise
   notebook, and release them to the exchange;
 - ``collect [LESSON ...]``: take new submissions from the exchange and report problems;
-- ``autograde [LESSON ...] [--full] [--unsafe]``: grade every readable submission in the
-  sandbox and write feedback HTML (``feedback/<student>/<lesson>/``);
+- ``autograde [LESSON ...] [--jobs N] [--full] [--unsafe]``: grade every readable
+  submission in the sandbox (N at once), write feedback HTML
+  (``feedback/<student>/<lesson>/``), print a report per lesson and draw ``reports/*.png``;
+- ``work [LESSON ...] --shard I/N``: grade one shard into ``verdicts/`` (a job array's task;
+  ``autograde`` afterwards grades only what is missing and writes the gradebook);
 - ``export --to grades.csv``: scores per student and lesson;
 - ``points``: the points of every lesson.
 
@@ -36,11 +39,20 @@ def main(argv: list[str] | None = None) -> int:
                 findings = grading.collect(args.course, args.lessons or None)
             else:
                 findings = grading.autograde(args.course, args.lessons or None,
-                                             full=args.full, unsafe=args.unsafe)
+                                             full=args.full, unsafe=args.unsafe,
+                                             jobs=args.jobs, progress=True)
             for line in findings:
                 print(f"note: {line}")
             print(f"{args.action}: done" + (f", {len(findings)} note(s) above" if findings
                                             else ", no problems found"))
+            if args.action == "autograde":
+                print("\n".join(grading.summary(args.course, args.lessons or None, args.full)))
+        elif args.action == "work":
+            index, count = _shard(args.shard)
+            done = grading.grade_shard(args.course, args.lessons or None, index, count,
+                                       full=args.full, unsafe=args.unsafe, jobs=args.jobs)
+            print(f"shard {index}/{count}: graded {done['done']} submission(s) in "
+                  f"{done['seconds']:.0f} s, {len(done['stopped'])} test(s) stopped")
         elif args.action == "export":
             print(f"grades: {grading.export(args.course, args.to)}")
         elif args.action == "points":
@@ -51,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise grading.GradingError(f"--shard {text!r}: write it as I/N, e.g. 3/10") from None
+    if not 0 <= index < count:
+        raise grading.GradingError(f"--shard {text!r}: I must be in 0..N-1")
+    return index, count
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,11 +86,19 @@ def _parser() -> argparse.ArgumentParser:
                            "that every user can reach, e.g. /srv/nbgrader/exchange")
     for action, text in (("release", "release lessons to the exchange"),
                          ("collect", "collect new submissions"),
-                         ("autograde", "autograde submissions and write feedback")):
+                         ("autograde", "autograde submissions and write feedback"),
+                         ("work", "grade one shard into verdicts/ (a job array's task)")):
         step = sub.add_parser(action, help=text)
         step.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 02 (default: all)")
         step.add_argument("--course", default=".", help="the course folder (default: .)")
-        if action == "autograde":
+        if action == "work":
+            step.add_argument("--shard", required=True, metavar="I/N",
+                              help="grade every N-th readable submission from the I-th "
+                                   "(0-based), e.g. $SLURM_ARRAY_TASK_ID/10")
+        if action in ("autograde", "work"):
+            step.add_argument("--jobs", type=int, default=1,
+                              help="submissions graded at once, each in its own sandbox "
+                                   "(default 1)")
             step.add_argument("--full", action="store_true",
                               help="grade with full-mode parameters (default: quick mode, "
                                    "as `run`)")

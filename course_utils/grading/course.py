@@ -37,8 +37,8 @@ from course_utils.grading import workers
 from course_utils.grading.sandbox import Limits
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
-           "check_submissions", "collect", "export", "init_course", "lessons", "points_table",
-           "release", "release_preprocessors"]
+           "check_submissions", "collect", "export", "grade_shard", "init_course", "lessons",
+           "points_table", "release", "release_preprocessors", "summary"]
 
 COURSE_ID = "seg-course"
 SOLUTIONS = authoring.NOTEBOOKS / "solutions"
@@ -292,6 +292,32 @@ def _sandbox_notes(course: Path, name: str, students: list[str], quick: bool) ->
             if verdict.note:
                 lines.append(f"student {student}, submitted/{student}/{name}/{name}.ipynb, "
                              f"cell {verdict.answer or test}: {printable(verdict.note, 500)}")
+    return lines
+
+
+def grade_shard(course, names: list[str] | None, index: int, count: int,
+                full: bool = False, unsafe: bool = False, jobs: int = 1) -> dict:
+    """Grade shard ``index`` of ``count`` of the readable submissions into ``verdicts/``
+    (one task of a cluster's job array; ``autograde`` then merges them)."""
+    chosen = lessons(names)
+    course = _course(course)
+    readable = {name: check_submissions(course, name)[0] for name in chosen}
+    mine = workers.shard(workers.jobs_of(course, chosen, readable), index, count)
+    return workers.grade_jobs(course, mine, quick=not full, workers=jobs, unsafe=unsafe,
+                              progress=False)
+
+
+def summary(course, names: list[str] | None = None, full: bool = False) -> list[str]:
+    """Per lesson: the report's table, and its figure in ``reports/`` (``report``)."""
+    from course_utils.grading import report
+
+    course = _course(course)
+    lines = []
+    for name in lessons(names):
+        students = check_submissions(course, name)[0]
+        lines.append(report.lesson_report(course, name, students, quick=not full))
+        if (figure := report.plot_lesson(course, name, students, quick=not full)) is not None:
+            lines.append(f"  figure: {figure}")
     return lines
 
 
