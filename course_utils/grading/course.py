@@ -24,6 +24,7 @@ to grade unless told ``unsafe=True``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,7 @@ import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
 from course_utils import authoring
+from course_utils.grading import exchange as shared_exchange
 from course_utils.grading import workers
 from course_utils.grading.sandbox import Limits
 
@@ -165,7 +167,15 @@ def release(course, names: list[str] | None = None) -> list[str]:
         _nbgrader(course, "generate_assignment", name, "--force")
         check_release(course, name)
         _nbgrader(course, "release_assignment", name, "--force")
+    shared_exchange.seal_inbound(_exchange_root(course), COURSE_ID)
     return chosen
+
+
+def _exchange_root(course: Path) -> Path:
+    """``c.Exchange.root`` as ``init`` wrote it into the config (else nbgrader's default)."""
+    found = re.search(r"^c\.Exchange\.root\s*=\s*['\"](.+?)['\"]\s*$",
+                      (course / "nbgrader_config.py").read_text(), re.M)
+    return Path(found.group(1)) if found else Path("/srv/nbgrader/exchange")
 
 
 def _graded_cells(nb) -> dict[str, str]:
@@ -216,7 +226,8 @@ def collect(course, names: list[str] | None = None) -> list[str]:
     collected) and return the findings of ``check_submissions``."""
     chosen = lessons(names)
     course = _course(course)
-    findings = []
+    findings = shared_exchange.quarantine_impostors(_exchange_root(course), COURSE_ID,
+                                             course / "quarantine")
     for name in chosen:
         _nbgrader(course, "collect", name)
         findings += check_submissions(course, name)[1]
