@@ -20,7 +20,7 @@ class Attack:
     source: str  # the whole answer cell as handed in ({course}: the course folder)
 
 
-FF = "def foreground_fraction(masks: torch.Tensor) -> torch.Tensor:\n"
+FF = "import torch\n\n\ndef foreground_fraction(masks: torch.Tensor) -> torch.Tensor:\n"
 BCE = "def bce_stable(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:\n"
 BCE_SIMPLE = "def bce_simplified(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:\n"
 STABLE = ("    relu = torch.maximum(logits, torch.zeros_like(logits))\n"

@@ -82,6 +82,17 @@ def _message(exc: BaseException) -> str:
     return text
 
 
+def _bound(exc: BaseException) -> str | None:
+    """Which of the sandbox's bounds stopped the test, if one did."""
+    if isinstance(exc, OutputLimit):
+        return "output"
+    text = f"{exc} {exc.__cause__}"
+    if isinstance(exc, MemoryError) or "can't allocate memory" in text \
+            or "out of memory" in text.lower():
+        return "memory"
+    return None
+
+
 def main() -> None:
     channel = os.fdopen(int(os.environ.pop("COURSE_RESULT_FD")), "w", buffering=1)
     program = json.loads(sys.stdin.read())
@@ -110,10 +121,11 @@ def main() -> None:
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 exec(compile(source, f"<test {step_id}>", "exec"), namespace)
-            passed, message = True, out.getvalue()
+            passed, message, bound = True, out.getvalue(), None
         except BaseException as exc:  # noqa: BLE001 (SystemExit and KeyboardInterrupt too)
-            passed, message = False, _message(exc)
-        emit(event="result", id=step_id, passed=passed, message=message[-2000:],
+            printed = out.getvalue()[-1500:] if not isinstance(exc, OutputLimit) else ""
+            passed, message, bound = False, printed + _message(exc), _bound(exc)
+        emit(event="result", id=step_id, passed=passed, message=message[-2000:], bound=bound,
              seconds=round(time.perf_counter() - started, 3))
     emit(event="done")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbconvert.preprocessors import Preprocessor
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float
 
@@ -56,8 +55,9 @@ def _output(verdict):
                                   traceback=[f"CheckFailed: {verdict.message}"])
 
 
-class StripHiddenTests(Preprocessor):
-    """Remove the hidden tests' source from a notebook shown to the student."""
+class StripHiddenTests(NbGraderPreprocessor):
+    """Remove the hidden tests' source from a notebook shown to the student (enabled by
+    default, as nbgrader's own steps: nbconvert's would be off)."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code" and authoring.HIDDEN_BEGIN in cell.source:

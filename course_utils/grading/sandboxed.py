@@ -28,6 +28,8 @@ __all__ = ["Verdict", "build_program", "grade_notebook", "printable"]
 
 CHECKER = PACKAGE / "grading" / "checker.py"
 OUTPUT_CAP = 64 * 1024  # characters a test may print before it fails
+BOUNDS = {"memory": "it ran into the memory bound (an allocation failed)",
+          "output": f"it printed more than {OUTPUT_CAP} characters (the output bound)"}
 
 
 @dataclass
@@ -151,8 +153,11 @@ def grade_notebook(source_nb, submission_nb, *, quick: bool, limits: Limits = DE
         for line in outcome.lines:
             event = _event(line, nonce)
             if event and event.get("event") == "result" and event.get("id") in todo:
-                verdicts[event["id"]] = Verdict(bool(event.get("passed")),
-                                                printable(str(event.get("message", ""))))
+                bound = BOUNDS.get(event.get("bound"))
+                verdicts[event["id"]] = Verdict(
+                    bool(event.get("passed")), printable(str(event.get("message", ""))),
+                    note=bound, answer=(program.answers.get(event["id"]) or [None])[-1]
+                    if bound else None)
             elif event and event.get("event") == "cell-error":
                 cell_errors.setdefault(str(event.get("id")), printable(str(event["message"])))
         running = outcome.running if outcome.running in todo else None

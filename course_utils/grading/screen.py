@@ -128,8 +128,10 @@ def _node_problems(node: ast.AST, forbidden: set[str]) -> list[str]:
             found.append(f"changes .{node.attr} of an object that is not its own "
                          f"(only self.<name> may be assigned)")
     elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-        # code names only ("accuracy" is also a fine dictionary key)
+        # a name or a dotted path (no prose, such as a stub's hint), and a code name only
+        # ("accuracy" is also a fine dictionary key)
         hits = sorted(name for name in forbidden if name in node.value
+                      and not any(c.isspace() for c in node.value)
                       and (name != name.lower() or "_" in name))
         if hits:
             found.append(f"names {hits[0]!r} in a string, the work this task asks for")
