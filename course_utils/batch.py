@@ -73,7 +73,7 @@ def task_ranges(tasks) -> str:
                           for t in numbers):
         raise ValueError(f"tasks must be integers >= 0, at least one, got {tasks!r}")
     parts, start = [], numbers[0]
-    for prev, cur in zip(numbers, numbers[1:] + [None]):
+    for prev, cur in zip(numbers, numbers[1:] + [None], strict=True):
         if cur != prev + 1:
             parts.append(str(start) if start == prev else f"{start}-{prev}")
             start = cur
@@ -114,7 +114,7 @@ def _directives(scheduler: str, name: str, res: Resources, log: str,
     return [f"#BSUB {line}" for line in lines]
 
 
-def job_script(scheduler: str, name: str, body: str, resources: Resources = Resources(), *,
+def job_script(scheduler: str, name: str, body: str, resources: Resources | None = None, *,
                about: str = "", log: str | None = None, tasks: int | None = None,
                max_parallel: int | None = None) -> str:
     """A bash job script for ``scheduler`` ("slurm" or "lsf").
@@ -136,6 +136,7 @@ def job_script(scheduler: str, name: str, body: str, resources: Resources = Reso
     if scheduler not in SCHEDULERS:
         raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
     check_name(name)
+    resources = resources or Resources()
     for label, value in (("tasks", tasks), ("max_parallel", max_parallel)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(f"{label} must be an integer >= 1, got {value!r}")

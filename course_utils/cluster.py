@@ -9,8 +9,8 @@
     logs/NAME_*.out       what the scheduler says about a task (a kill, a time limit)
     status/task-T         the exit status of task T's last finished attempt
 
-A task that ends writes its exit status (atomically, by a rename); one that is killed, times
-out or dies with its node writes none. :func:`report` reads the status files alone, so it
+A task that ends writes its exit status (atomically, by a rename); one that is killed
+(``scancel``, a signal), times out or dies with its node writes none. :func:`report` reads the status files alone, so it
 needs neither Slurm's accounting database (``sacct`` without ``slurmdbd`` knows nothing) nor
 the scheduler's memory of finished jobs, and it works the same for LSF. Running again only
 the tasks it lists (:attr:`ArrayReport.rerun`) completes the array.
@@ -93,7 +93,7 @@ def _shell_word(arg: str) -> str:
     return "".join(out) or "''"
 
 
-def write_array(folder, name: str, items, command, resources: Resources = Resources(), *,
+def write_array(folder, name: str, items, command, resources: Resources | None = None, *,
                 max_parallel: int | None = None) -> ArrayJob:
     """Write the Slurm and LSF scripts of an array that runs ``command`` once per item.
 
@@ -105,7 +105,7 @@ def write_array(folder, name: str, items, command, resources: Resources = Resour
         command: the command as a list of arguments; ``{item}`` and ``{task}`` in them
             become the task's item and its number (0-based). Both are also in the task's
             environment, as ``COURSE_ITEM`` and ``COURSE_TASK``.
-        resources: what each task asks for.
+        resources: what each task asks for (default: one core, the queue's defaults).
         max_parallel: run at most this many tasks at once.
 
     Raises:
@@ -137,6 +137,8 @@ COURSE_ITEM=$(sed -n "$((COURSE_TASK + 1))p" {q(str(folder / 'items.txt'))})
 export COURSE_ITEM
 exec >>{q(str(folder / 'logs'))}/task-"$COURSE_TASK".log 2>&1
 rm -f {status}
+# Stopped by the scheduler (scancel, a time limit): no status, the task did not finish.
+trap 'echo "== task $COURSE_TASK: stopped by a signal"; exit 143' TERM INT
 echo "== task $COURSE_TASK ($COURSE_ITEM) on $(hostname), $(date -u '+%F %T UTC')"
 set +e
 {" ".join(_shell_word(arg) for arg in command)}
@@ -156,20 +158,33 @@ exit "$code"
     return job
 
 
+_ENDED_ALONE = ("COMPLETED", "FAILED")  # Slurm's states of a task that ended by itself
+
+
 def report(job: ArrayJob, states: dict[int, str] | None = None) -> ArrayReport:
-    """The array's outcome from its status files; ``states`` (task -> scheduler state,
-    e.g. from :func:`slurm_states`) names why a task left no status."""
+    """The array's outcome from its status files.
+
+    ``states`` (task -> scheduler state, e.g. from :func:`slurm_states`) names why a task
+    did not finish: a state other than COMPLETED or FAILED (CANCELLED, TIMEOUT, NODE_FAIL,
+    still RUNNING...) is the reason even where a status was written, and it names why a
+    task left none.
+    """
     result = ArrayReport(job.size, script=str(job.script("slurm")))
     states = states or {}
     for task in range(job.size):
         path = job.folder / "status" / f"task-{task}"
         text = path.read_text().strip() if path.exists() else ""
+        state = states.get(task)
         if text == "0":
             result.ok.append(task)
+        elif state and state not in _ENDED_ALONE:
+            # Stopped by the scheduler; the script may still have written the status
+            # of its command, which the same signal had ended a moment before.
+            result.failed[task] = state
         elif text:
             result.failed[task] = f"exit status {text}"
         else:
-            result.failed[task] = states.get(task, "no status (killed, lost or never ran)")
+            result.failed[task] = state or "no status (killed, lost or never ran)"
     return result
 
 

@@ -6,7 +6,9 @@ On the real one-node Slurm: tests/test_cluster_slurm.py."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -63,17 +65,43 @@ def test_each_task_runs_its_item(tmp_path, scheduler):
     assert "== task 1 (s 02)" in log and "== task 1: exit status 0" in log
 
 
-def test_report_without_status_names_the_scheduler_state(tmp_path):
+def write_status(job, statuses):
+    for task, text in statuses.items():
+        (job.folder / "status" / f"task-{task}").write_text(f"{text}\n")
+
+
+@pytest.mark.parametrize("status, state, reason", [
+    (None, None, "no status (killed, lost or never ran)"),
+    (None, "CANCELLED", "CANCELLED"),
+    (None, "RUNNING", "RUNNING"),
+    ("3", None, "exit status 3"),
+    ("3", "FAILED", "exit status 3"),
+    ("143", "CANCELLED", "CANCELLED"),  # the command died of scancel's SIGTERM first
+    ("137", "TIMEOUT", "TIMEOUT"),
+    ("0", None, None),
+    ("0", "COMPLETED", None),
+])
+def test_report_reasons(tmp_path, status, state, reason):
+    job, _ = make(tmp_path, ["a"])
+    if status is not None:
+        write_status(job, {0: status})
+    result = cluster.report(job, {0: state} if state else None)
+    assert result.ok == ([0] if reason is None else [])
+    assert result.failed == ({} if reason is None else {0: reason})
+
+
+def test_report_text(tmp_path):
     job, _ = make(tmp_path, ["a", "b", "c", "d"])
-    assert run_task(job, "slurm", 1, tmp_path) == 0
-    result = cluster.report(job, {0: "CANCELLED", 1: "COMPLETED", 2: "TIMEOUT"})
+    write_status(job, {1: 0, 2: 1})
+    result = cluster.report(job, {0: "CANCELLED", 1: "COMPLETED", 2: "FAILED"})
     assert result.ok == [1]
-    assert result.failed == {0: "CANCELLED", 2: "TIMEOUT",
-                             3: "no status (killed, lost or never ran)"}
+    assert result.rerun == [0, 2, 3]
     assert str(result).splitlines() == [
-        "1/4 tasks ok", "task 0: CANCELLED", "task 2: TIMEOUT",
+        "1/4 tasks ok", "task 0: CANCELLED", "task 2: exit status 1",
         "task 3: no status (killed, lost or never ran)",
         f"rerun: sbatch --array=0,2-3 {job.script('slurm')}"]
+    write_status(job, {0: 0, 2: 0, 3: 0})
+    assert str(cluster.report(job)) == "4/4 tasks ok"
 
 
 def test_rewriting_keeps_status_only_for_the_same_items(tmp_path):
@@ -124,3 +152,19 @@ def test_write_array_rejects_a_bad_name(tmp_path):
     with pytest.raises(ValueError, match="job name must be"):
         cluster.write_array(tmp_path, "my array", ["a"], ["true"])
     assert not (tmp_path / "items.txt").exists()
+
+
+def test_a_task_stopped_by_a_signal_leaves_no_status(tmp_path):
+    """As scancel or a time limit stops it: SIGTERM to the script and its command."""
+    job = cluster.write_array(tmp_path / "array", "demo", ["a"], ["sleep", "30"])
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "0", "SLURM_SUBMIT_DIR": str(tmp_path)}
+    task = subprocess.Popen(["bash", str(job.script("slurm"))], env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 10
+    while "== task 0 (a)" not in (job.log(0).read_text() if job.log(0).exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(task.pid, signal.SIGTERM)
+    assert task.wait(10) == 143
+    assert cluster.report(job).failed == {0: "no status (killed, lost or never ran)"}
+    assert job.log(0).read_text().endswith("== task 0: stopped by a signal\n")

@@ -80,15 +80,17 @@ def test_array_task_killed_halfway_is_reported_and_rerun(slurm_cluster, tmp_path
     assert job.log(1).read_text().count("== task 1 (b) on ") == 2
 
 
-@pytest.mark.parametrize("options, accepted", [
-    ([], False),  # --gres=gpu:1: this node has no GPU
-    (["--gres=none"], False),  # still 4 cores
-    (["--gres=none", "--cpus-per-task=2", "--mem=2G"], True),
+@pytest.mark.parametrize("options, env, refusal", [
+    ([], {}, "Invalid generic resource"),  # --gres=gpu:1, and this node has no GPU
+    (["--gres=none"], {}, "Requested node configuration is not available"),  # 4 cores of 2
+    (["--gres=none", "--cpus-per-task=2", "--mem=2G"], {}, None),
+    (["--cpus-per-task=2", "--mem=2G"], {"SBATCH_GRES": "none"}, None),
 ])
-def test_solutions_script_needs_the_gpu_override_here(slurm_cluster, options, accepted):
+def test_solutions_script_needs_the_gpu_override_here(slurm_cluster, options, env, refusal):
     test = subprocess.run(["sbatch", "--test-only", *options, "scripts/batch/slurm.sh"],
-                          cwd=ROOT, capture_output=True, text=True)
-    assert (test.returncode == 0) == accepted, test.stderr
+                          cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
+    assert (test.returncode == 0) == (refusal is None), test.stderr
+    assert refusal is None or refusal in test.stderr
 
 
 @pytest.mark.notebooks  # the caller's environment and cache, as for the other lesson runs
