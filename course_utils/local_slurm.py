@@ -174,9 +174,12 @@ PartitionName=debug Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
             time.sleep(0.1)
 
     def logs(self, lines: int = 15) -> str:
-        """The last lines of each daemon's log."""
+        """The last lines of each daemon's log (its stderr where it wrote no log)."""
         parts = []
         for path in sorted((self.folder / "log").glob("*")):
+            log = path.with_suffix(".log")
+            if path.suffix == ".stderr" and log.exists() and log.stat().st_size:
+                continue  # slurmctld -D and slurmd -D write both
             tail = path.read_text(errors="replace").splitlines()[-lines:]
             if tail:
                 parts.append(f"--- {path.name}\n" + "\n".join(tail))

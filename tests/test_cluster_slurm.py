@@ -83,8 +83,8 @@ def test_array_task_killed_halfway_is_reported_and_rerun(slurm_cluster, tmp_path
 @pytest.mark.parametrize("options, env, refusal", [
     ([], {}, "Invalid generic resource"),  # --gres=gpu:1, and this node has no GPU
     (["--gres=none"], {}, "Requested node configuration is not available"),  # 4 cores of 2
-    (["--gres=none", "--cpus-per-task=2", "--mem=2G"], {}, None),
-    (["--cpus-per-task=2", "--mem=2G"], {"SBATCH_GRES": "none"}, None),
+    (["--gres=none", "--cpus-per-task=1", "--mem=1G"], {}, None),
+    (["--cpus-per-task=1", "--mem=1G"], {"SBATCH_GRES": "none"}, None),
 ])
 def test_solutions_script_needs_the_gpu_override_here(slurm_cluster, options, env, refusal):
     test = subprocess.run(["sbatch", "--test-only", *options, "scripts/batch/slurm.sh"],
@@ -100,7 +100,8 @@ def test_solutions_script_runs_lesson_00(slurm_cluster, tmp_path):
     log, executed = tmp_path / "job.out", tmp_path / "executed"
     env = {**os.environ, "COURSE_VENV": sys.prefix, "COURSE_SETUP": "0"}
     submit = subprocess.run(
-        ["sbatch", "--parsable", "--gres=none", "--cpus-per-task=2", "--mem=2G",
+        ["sbatch", "--parsable", "--gres=none", f"--cpus-per-task={slurm_cluster.cpus}",
+         "--mem=2G",
          f"--output={log}", "scripts/batch/slurm.sh", "00", "--out", str(executed)],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     job_id = submit.stdout.strip().split(";")[0]
