@@ -10,10 +10,12 @@
     status/task-T         the exit status of task T's last finished attempt
 
 A task that ends writes its exit status (atomically, by a rename); one that is killed
-(``scancel``, a signal), times out or dies with its node writes none. :func:`report` reads the status files alone, so it
-needs neither Slurm's accounting database (``sacct`` without ``slurmdbd`` knows nothing) nor
-the scheduler's memory of finished jobs, and it works the same for LSF. Running again only
-the tasks it lists (:attr:`ArrayReport.rerun`) completes the array.
+(``scancel``, a time limit) or dies with its node writes none, or, when the signal ended its
+command a moment before the script, the command's status (143), which the scheduler's
+state then overrules. :func:`report` needs only the status files, so it needs neither
+Slurm's accounting database (``sacct`` without ``slurmdbd`` knows nothing) nor the
+scheduler's memory of finished jobs, and it works the same for LSF. Running again only the
+tasks it lists (:attr:`ArrayReport.rerun`) completes the array.
 
 On Slurm :func:`run_slurm` does it all: ``sbatch --parsable``, polling ``squeue`` until no
 task is left, then the report, with each unfinished task's state from ``scontrol`` while
