@@ -6,28 +6,40 @@
 #   bash scripts/course.sh test [PYTEST ARGS ...]      the whole test suite
 #   bash scripts/course.sh setup                        only set up
 # Needs Python 3.10+ with venv and pip; no conda, no GPU, no dataset.
+# COURSE_VENV=DIR uses another virtual environment; COURSE_SETUP=0 uses it as it is, installing
+# nothing (a batch job on a compute node without internet: set up once on the login node).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 python=${PYTHON:-python3}
 venv=${COURSE_VENV:-.venv}
 
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-    echo "error: $python is missing or older than 3.10; set PYTHON=/path/to/python3.10+" >&2
-    exit 1
-fi
-if [ ! -x "$venv/bin/python" ]; then
-    echo "setting up $venv (first run only; PyTorch is large, this takes a few minutes)"
-    "$python" -m venv "$venv"
-fi
-# Reinstall whenever pyproject.toml changes.
-stamp="$venv/.installed-$(cksum pyproject.toml | cut -d' ' -f1)"
-# ... and when a test tool is missing (a venv made before it joined the extras).
-if [ ! -f "$stamp" ] || ! "$venv/bin/python" -c "import playwright, jupyterhub, nbgitpuller" 2>/dev/null; then
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet -e ".[dev]"
-    rm -f "$venv"/.installed-*
-    touch "$stamp"
+setup_venv() {
+    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+        echo "error: $python is missing or older than 3.10; set PYTHON=/path/to/python3.10+" >&2
+        exit 1
+    fi
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "setting up $venv (first run only; PyTorch is large, this takes a few minutes)"
+        "$python" -m venv "$venv"
+    fi
+    # Reinstall whenever pyproject.toml changes.
+    stamp="$venv/.installed-$(cksum pyproject.toml | cut -d' ' -f1)"
+    # ... and when a test tool is missing (a venv made before it joined the extras).
+    if [ ! -f "$stamp" ] || ! "$venv/bin/python" -c "import playwright, jupyterhub, nbgitpuller" 2>/dev/null; then
+        "$venv/bin/python" -m pip install --quiet --upgrade pip
+        "$venv/bin/python" -m pip install --quiet -e ".[dev]"
+        rm -f "$venv"/.installed-*
+        touch "$stamp"
+    fi
+}
+if [ "${COURSE_SETUP:-1}" = 0 ]; then
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "error: COURSE_SETUP=0 but there is no $venv/bin/python; set up first" >&2
+        exit 1
+    fi
+else
+    setup_venv
 fi
 
 # The browser test drives Debian's Chromium, never a downloaded one ('playwright install').
@@ -52,6 +64,19 @@ ensure_bubblewrap() {
             >/dev/null || echo "note: apt-get could not install bubblewrap; grading tests are skipped"
     else
         echo "note: no bwrap (install: sudo apt-get install bubblewrap); grading refuses to run without --unsafe and its tests are skipped"
+    fi
+}
+
+# The cluster tests start a one-node Slurm (tests/test_cluster_slurm.py): Debian's packages.
+ensure_slurm() {
+    command -v sbatch >/dev/null && command -v munged >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing Debian's slurm-wlm and munge for the cluster tests (apt-get)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends slurm-wlm munge; } >/dev/null \
+            || echo "note: apt-get could not install slurm-wlm and munge; the Slurm tests are skipped"
+    else
+        echo "note: no Slurm (install, as root: apt-get install slurm-wlm munge); the Slurm tests are skipped"
     fi
 }
 
@@ -82,6 +107,7 @@ case "$command" in
         ensure_chromium
         ensure_bubblewrap
         ensure_proxy
+        ensure_slurm
         "$venv/bin/python" -m ruff check .
         exec "$venv/bin/python" -m pytest "$@" ;;
     setup)

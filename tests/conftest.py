@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import os
 import sys
 import types
 from pathlib import Path
@@ -174,3 +175,24 @@ def shell(tmp_path, monkeypatch):
     sys.modules.pop("hints_test_ns", None)
     for name in set(vars(builtins)) - names:  # __IPYTHON__ would fool later tests
         delattr(builtins, name)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A one-node Slurm on 127.0.0.1 for the whole session (``course_utils.local_slurm``:
+    munged, slurmctld, slurmd, 2 CPUs or the machine's one), with ``SLURM_CONF`` pointing sbatch, squeue and
+    scontrol at it; stopped, its jobs cancelled, at the end. Skipped, saying why, where
+    Slurm cannot start (not root, slurm-wlm or munge not installed, a daemon that dies)."""
+    from course_utils.local_slurm import LocalSlurm, SlurmUnavailable
+
+    cluster = LocalSlurm(tmp_path_factory.mktemp("slurm"), cpus=min(2, os.cpu_count() or 1))
+    try:
+        cluster.start()
+    except SlurmUnavailable as exc:
+        pytest.skip(f"no local Slurm: {exc}")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SLURM_CONF", str(cluster.conf))
+            yield cluster
+    finally:
+        cluster.stop()
