@@ -12,6 +12,7 @@ from course_utils.grading.course import (
     check_submissions,
     collect,
     export,
+    grade_on_slurm,
     grade_shard,
     init_course,
     lessons,
@@ -23,5 +24,5 @@ from course_utils.grading.course import (
 from course_utils.grading.nbgrader_steps import configure
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
-           "check_submissions", "collect", "configure", "export", "grade_shard", "init_course", "lessons", "points_table",
+           "check_submissions", "collect", "configure", "export", "grade_on_slurm", "grade_shard", "init_course", "lessons", "points_table",
            "release", "release_preprocessors", "summary"]

@@ -7,6 +7,7 @@
 - ``autograde [LESSON ...] [--jobs N] [--full] [--unsafe]``: grade every readable
   submission in the sandbox (N at once), write feedback HTML
   (``feedback/<student>/<lesson>/``), print a report per lesson and draw ``reports/*.png``;
+- ``autograde --slurm TASKS``: the same, graded first as a Slurm job array;
 - ``work [LESSON ...] --shard I/N``: grade one shard into ``verdicts/`` (a job array's task;
   ``autograde`` afterwards grades only what is missing and writes the gradebook);
 - ``export --to grades.csv``: scores per student and lesson;
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 findings = grading.autograde(args.course, args.lessons or None,
                                              full=args.full, unsafe=args.unsafe,
-                                             jobs=args.jobs, progress=True)
+                                             jobs=args.jobs, progress=True, slurm=args.slurm,
+                                             sbatch_options=args.sbatch)
             for line in findings:
                 print(f"note: {line}")
             print(f"{args.action}: done" + (f", {len(findings)} note(s) above" if findings
@@ -95,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
             step.add_argument("--shard", required=True, metavar="I/N",
                               help="grade every N-th readable submission from the I-th "
                                    "(0-based), e.g. $SLURM_ARRAY_TASK_ID/10")
+        if action == "autograde":
+            step.add_argument("--slurm", type=int, default=0, metavar="TASKS",
+                              help="grade as a Slurm job array of TASKS shards first "
+                                   "(again after a failure: only the missing tasks run)")
+            step.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
+                              help="an option for sbatch, e.g. --sbatch=--partition=gpu "
+                                   "(repeatable)")
         if action in ("autograde", "work"):
             step.add_argument("--jobs", type=int, default=1,
                               help="submissions graded at once, each in its own sandbox "

@@ -39,7 +39,7 @@ from course_utils.grading import workers
 from course_utils.grading.sandbox import Limits
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
-           "check_submissions", "collect", "export", "grade_shard", "init_course", "lessons",
+           "check_submissions", "collect", "export", "grade_on_slurm", "grade_shard", "init_course", "lessons",
            "points_table", "release", "release_preprocessors", "summary"]
 
 COURSE_ID = "seg-course"
@@ -234,9 +234,35 @@ def collect(course, names: list[str] | None = None) -> list[str]:
     return findings
 
 
+def grade_on_slurm(course, names: list[str] | None, tasks: int, full: bool = False,
+                   unsafe: bool = False, options=(), timeout: float = 24 * 3600):
+    """Grade the readable submissions as a Slurm job array of ``tasks`` shards
+    (``grade work --shard I/N`` each, into ``verdicts/``), submitting only the tasks that
+    have not finished yet: run it again after a failure and it completes the array.
+
+    Returns:
+        ``cluster.ArrayReport`` of the array after this round.
+    """
+    from course_utils import cluster
+
+    chosen = lessons(names)
+    course = _course(course)
+    if tasks < 1:
+        raise GradingError(f"--slurm {tasks}: use at least 1 task")
+    command = [sys.executable, "-m", "course_utils", "grade", "work", *chosen, "--course",
+               str(course), "--shard", "{item}", *(["--full"] if full else []),
+               *(["--unsafe"] if unsafe else [])]
+    job = cluster.write_array(course / "slurm", "grade",
+                              [f"{i}/{tasks}" for i in range(tasks)], command)
+    missing = cluster.report(job).rerun
+    if not missing:
+        return cluster.report(job)
+    return cluster.run_slurm(job, tasks=missing, options=options, timeout=timeout)
+
+
 def autograde(course, names: list[str] | None = None, full: bool = False,
               unsafe: bool = False, step_seconds: float = 120.0, jobs: int = 1,
-              progress: bool = False) -> list[str]:
+              progress: bool = False, slurm: int = 0, sbatch_options=()) -> list[str]:
     """Autograde every readable submission in the sandbox, write its feedback HTML and
     release it to the exchange.
 
@@ -249,6 +275,9 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
         jobs: how many submissions are graded at once, each in its own sandbox; the
             gradebook is written afterwards by nbgrader alone (``workers``).
         progress: show a progress bar.
+        slurm: grade as a Slurm job array of this many tasks first (``grade_on_slurm``,
+            with ``sbatch_options``); the gradebook is then written here, from their
+            verdicts. A task that did not finish stops it, saying which.
 
     Returns:
         The findings of ``check_submissions``, then one note per submission that the
@@ -274,6 +303,13 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
     for name in chosen:
         readable[name], found = check_submissions(course, name)
         findings += found
+    if slurm:
+        array = grade_on_slurm(course, chosen, slurm, full=full, unsafe=unsafe,
+                               options=sbatch_options)
+        if array.failed:
+            raise GradingError(f"the Slurm array did not finish:\n{array}\nRun the same "
+                               f"command again: only the missing tasks are submitted, and "
+                               f"they grade only what is missing")
     workers.grade_jobs(course, workers.jobs_of(course, chosen, readable), quick=not full,
                        workers=jobs, limits=Limits(step_seconds=step_seconds),
                        unsafe=unsafe, progress=progress)
