@@ -222,3 +222,37 @@ def test_readme_points_table_is_the_notebooks():
 
     assert cells(auto) == [r[1] for r in rows] + [sum(r[1] for r in rows)]
     assert cells(manual) == [r[2] for r in rows] + [sum(r[2] for r in rows)]
+
+
+def test_array_writes_the_slurm_and_lsf_scripts_of_the_shards(course, capsys):
+    assert grading_cli.main(["array", "00", "--tasks", "2", "--course", str(course)]) == 0
+    out = capsys.readouterr().out
+    slurm = (course / "slurm" / "grade.slurm.sh").read_text()
+    lsf = (course / "slurm" / "grade.lsf.sh").read_text()
+    assert "#SBATCH --array=0-1" in slurm and '#BSUB -J "grade[1-2]"' in lsf
+    assert (course / "slurm" / "items.txt").read_text() == "0/2\n1/2\n"
+    assert f"grade work {LESSON} --course {course} --shard" in slurm.replace("'", "")
+    assert "sbatch " in out and "bsub < " in out
+
+
+@pytest.mark.parametrize(("shard", "words"), [("2/2", "I must be in 0..N-1"),
+                                             ("a/b", "write it as I/N")])
+def test_a_bad_shard_is_named(course, capsys, shard, words):
+    assert grading_cli.main(["work", "00", "--shard", shard, "--course", str(course)]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_work_grades_its_shard_into_verdicts(course, capsys, tmp_path):
+    folder = course / "submitted" / "zed" / LESSON
+    folder.mkdir(parents=True)
+    shutil.copyfile(course / "source" / LESSON / f"{LESSON}.ipynb", folder / f"{LESSON}.ipynb")
+    try:
+        assert grading_cli.main(["work", "00", "--shard", "0/1", "--course", str(course)]) == 0
+        assert "shard 0/1: graded 1 submission(s)" in capsys.readouterr().out
+        record = json.loads((course / "verdicts" / LESSON / "zed.json").read_text())
+        assert record["verdicts"]["00-test-foreground_fraction"]["passed"] is True
+        assert grading_cli.main(["work", "00", "--shard", "0/1", "--course", str(course)]) == 0
+        assert "graded 0 submission(s)" in capsys.readouterr().out  # done: not again
+    finally:
+        shutil.rmtree(course / "submitted")
+        shutil.rmtree(course / "verdicts")

@@ -20,9 +20,11 @@ from course_utils.grading.course import (
     release,
     release_preprocessors,
     summary,
+    write_grading_array,
 )
 from course_utils.grading.nbgrader_steps import configure
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
            "check_submissions", "collect", "configure", "export", "grade_on_slurm", "grade_shard", "init_course", "lessons", "points_table",
-           "release", "release_preprocessors", "summary"]
+           "release", "release_preprocessors", "summary",
+           "write_grading_array"]

@@ -8,6 +8,7 @@
   submission in the sandbox (N at once), write feedback HTML
   (``feedback/<student>/<lesson>/``), print a report per lesson and draw ``reports/*.png``;
 - ``autograde --slurm TASKS``: the same, graded first as a Slurm job array;
+- ``array [LESSON ...] --tasks N``: write that array's Slurm and LSF scripts (``slurm/``);
 - ``work [LESSON ...] --shard I/N``: grade one shard into ``verdicts/`` (a job array's task;
   ``autograde`` afterwards grades only what is missing and writes the gradebook);
 - ``export --to grades.csv``: scores per student and lesson;
@@ -49,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
                                             else ", no problems found"))
             if args.action == "autograde":
                 print("\n".join(grading.summary(args.course, args.lessons or None, args.full)))
+        elif args.action == "array":
+            job = grading.write_grading_array(args.course, args.lessons or None, args.tasks,
+                                              full=args.full, unsafe=args.unsafe)
+            print(f"Slurm: sbatch {job.script('slurm')}\nLSF:   bsub < {job.script('lsf')}\n"
+                  f"then: python -m course_utils grade autograde --course {args.course} "
+                  f"(it grades only what the array left, and writes the gradebook)")
         elif args.action == "work":
             index, count = _shard(args.shard)
             done = grading.grade_shard(args.course, args.lessons or None, index, count,
@@ -89,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     for action, text in (("release", "release lessons to the exchange"),
                          ("collect", "collect new submissions"),
                          ("autograde", "autograde submissions and write feedback"),
-                         ("work", "grade one shard into verdicts/ (a job array's task)")):
+                         ("work", "grade one shard into verdicts/ (a job array's task)"),
+                         ("array", "write the Slurm and LSF scripts of a grading job array")):
         step = sub.add_parser(action, help=text)
         step.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 02 (default: all)")
         step.add_argument("--course", default=".", help="the course folder (default: .)")
@@ -104,7 +112,10 @@ def _parser() -> argparse.ArgumentParser:
             step.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
                               help="an option for sbatch, e.g. --sbatch=--partition=gpu "
                                    "(repeatable)")
-        if action in ("autograde", "work"):
+        if action == "array":
+            step.add_argument("--tasks", type=int, required=True,
+                              help="how many array tasks (shards) to split the class into")
+        if action in ("autograde", "work", "array"):
             step.add_argument("--jobs", type=int, default=1,
                               help="submissions graded at once, each in its own sandbox "
                                    "(default 1)")

@@ -39,7 +39,8 @@ from course_utils.grading import workers
 from course_utils.grading.sandbox import Limits
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
-           "check_submissions", "collect", "export", "grade_on_slurm", "grade_shard", "init_course", "lessons",
+           "check_submissions", "collect", "export", "grade_on_slurm", "grade_shard", "init_course",
+           "write_grading_array", "lessons",
            "points_table", "release", "release_preprocessors", "summary"]
 
 COURSE_ID = "seg-course"
@@ -234,6 +235,23 @@ def collect(course, names: list[str] | None = None) -> list[str]:
     return findings
 
 
+def write_grading_array(course, names: list[str] | None, tasks: int, full: bool = False,
+                        unsafe: bool = False):
+    """Write ``slurm/grade.slurm.sh`` and ``slurm/grade.lsf.sh`` in the course folder: a job
+    array of ``tasks`` shards, each ``grade work --shard I/N`` (``cluster.write_array``)."""
+    from course_utils import cluster
+
+    chosen = lessons(names)
+    course = _course(course)
+    if tasks < 1:
+        raise GradingError(f"{tasks} tasks: an array needs at least 1")
+    command = [sys.executable, "-m", "course_utils", "grade", "work", *chosen, "--course",
+               str(course), "--shard", "{item}", *(["--full"] if full else []),
+               *(["--unsafe"] if unsafe else [])]
+    return cluster.write_array(course / "slurm", "grade",
+                               [f"{i}/{tasks}" for i in range(tasks)], command)
+
+
 def grade_on_slurm(course, names: list[str] | None, tasks: int, full: bool = False,
                    unsafe: bool = False, options=(), timeout: float = 24 * 3600):
     """Grade the readable submissions as a Slurm job array of ``tasks`` shards
@@ -245,15 +263,7 @@ def grade_on_slurm(course, names: list[str] | None, tasks: int, full: bool = Fal
     """
     from course_utils import cluster
 
-    chosen = lessons(names)
-    course = _course(course)
-    if tasks < 1:
-        raise GradingError(f"--slurm {tasks}: use at least 1 task")
-    command = [sys.executable, "-m", "course_utils", "grade", "work", *chosen, "--course",
-               str(course), "--shard", "{item}", *(["--full"] if full else []),
-               *(["--unsafe"] if unsafe else [])]
-    job = cluster.write_array(course / "slurm", "grade",
-                              [f"{i}/{tasks}" for i in range(tasks)], command)
+    job = write_grading_array(course, names, tasks, full=full, unsafe=unsafe)
     missing = cluster.report(job).rerun
     if not missing:
         return cluster.report(job)
