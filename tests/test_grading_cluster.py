@@ -62,6 +62,7 @@ def classroom(tmp_path_factory):
             folder.mkdir(parents=True)
             nbformat.write(_handed_in(lesson, i), folder / f"{lesson}.ipynb")
             (folder / "timestamp.txt").write_text("2026-12-07 10:00:00.000000 UTC")
+            (folder / "submission_secret.txt").write_text(f"secret-{student}-{lesson}")
     shutil.copytree(course, root / "array")
     config = root / "array" / "nbgrader_config.py"  # nothing else names the first folder
     assert str(course) not in config.read_text().replace(str(root / "exchange"), "")
