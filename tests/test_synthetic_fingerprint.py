@@ -1,0 +1,124 @@
+"""The cell twin against the real crops' fingerprint (``course_utils.synthetic.fingerprint``).
+
+The twin's train split (151 crops, seed 0, as the real train split) must put every statistic
+inside its band around the real value; a twin imaged without the objective's blur, or with
+round outlines, must not.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from course_utils.synthetic import PhaseContrast, make_synthetic_phc
+from course_utils.synthetic import fingerprint as fp
+
+STATISTICS = [key for key in fp.REAL_PHC if key != "n"]
+
+
+def _twin_fingerprint(root, **changes):
+    optics = dataclasses.replace(PhaseContrast(), **changes)
+    make_synthetic_phc(root, n_train=fp.REAL_PHC["n"], n_test=1, optics=optics)
+    return fp.fingerprint(*fp.load_phc(root))
+
+
+def _outside(real, twin):
+    return {k for k in STATISTICS if not fp.within_band(k, real[k], twin[k])}
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory):
+    return _twin_fingerprint(tmp_path_factory.mktemp("twin") / "phc_data")
+
+
+@pytest.mark.parametrize("key", STATISTICS)
+def test_twin_statistic_inside_its_band(twin, key):
+    assert fp.within_band(key, fp.REAL_PHC[key], twin[key]), "\n".join(
+        fp.compare(fp.REAL_PHC, twin))
+
+
+@pytest.mark.parametrize("changes, leaves", [
+    # Without the objective's blur the edges and the interior's fine texture are too sharp.
+    ({"blur": 0.0}, {"grad_edge", "spectrum_slope_in"}),
+    # Round, smooth outlines are near-discs: too little perimeter for their area.
+    ({"elongation": 0.0, "ragged": 0.0}, {"roughness"}),
+])
+def test_a_perturbed_twin_leaves_the_bands(tmp_path, twin, changes, leaves):
+    assert not _outside(fp.REAL_PHC, twin)
+    perturbed = _twin_fingerprint(tmp_path / "phc_data", **changes)
+    assert leaves <= _outside(fp.REAL_PHC, perturbed), "\n".join(
+        fp.compare(fp.REAL_PHC, perturbed))
+
+
+# --- the fingerprint's definitions, on tiny cases ---------------------------------------------
+
+def _disc(radius, size=64):
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    return np.hypot(yy - size / 2, xx - size / 2) < radius
+
+
+@pytest.mark.parametrize("key, real, twin, inside", [
+    ("grad_in", 0.0276, 0.0276 * 1.14, True),
+    ("grad_in", 0.0276, 0.0276 * 0.84, False),
+    ("spectrum_slope_in", -2.6, -2.3, True),
+    ("spectrum_slope_in", -2.6, -2.2, False),
+    ("roughness", [1.0, 2.0], [1.1, 2.2], True),
+    ("roughness", [1.0, 2.0], [1.0, 2.4], False),
+    ("edge_profile", [0.30, 0.40], [0.32, 0.38], True),
+    ("edge_profile", [0.30, 0.40], [0.30, 0.43], False),
+    ("components", 0.007, 0.0, True),  # one mask in 151 is the statistic's resolution
+    ("components", 0.007, 0.013, True),
+    ("components", 0.007, 0.02, False),
+])
+def test_within_band(key, real, twin, inside):
+    assert fp.within_band(key, real, twin) is inside
+
+
+def test_fingerprint_of_hand_made_images():
+    masks = np.stack([_disc(16), _disc(16)])
+    masks[1, 2:6, 2:6] = True  # a second component
+    grey = np.where(masks, 0.6, 0.2)
+    images = np.repeat(grey[..., None], 3, axis=-1)
+    result = fp.fingerprint(images, masks)
+    assert result["n"] == 2
+    assert result["components"] == 0.5
+    assert result["grey_in"][0] == pytest.approx(0.6, abs=1e-4)
+    assert result["grey_out"] == [0.2, 0.0]
+    assert result["rgb_in"] == [0.6, 0.6, 0.6]
+    assert result["otsu_dice"] == 1.0  # a bright cell on a flat background: Otsu finds it
+    assert result["grad_out"] == 0.0 and result["grad_in"] == 0.0
+    assert result["edge_profile"][:6] == [0.6] * 6 and result["edge_profile"][6:] == [0.2] * 6
+
+
+@pytest.mark.parametrize("radius, low, high", [(12, 0.75, 0.9), (24, 0.75, 0.9)])
+def test_a_digital_disc_scores_below_one(radius, low, high):
+    """The pixel count of a 4-connected boundary undercounts a round outline's length."""
+    m = _disc(radius)
+    images = np.repeat(np.where(m, 0.5, 0.4)[None, ..., None], 3, axis=-1)
+    assert low < fp.fingerprint(images, m[None])["roughness"][1] < high
+
+
+@pytest.mark.parametrize("slope", [2.0, 3.0])
+def test_spectrum_slope_of_a_power_law_field(slope):
+    rng = np.random.default_rng(0)
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(24), np.fft.fftfreq(24), indexing="ij"))
+    f[0, 0] = 1
+    slopes = [fp._slope(np.fft.ifft2(np.fft.fft2(rng.standard_normal((24, 24)))
+                                     * f ** (-slope / 2)).real) for _ in range(50)]
+    assert np.median(slopes) == pytest.approx(-slope, abs=0.35)
+
+
+@pytest.mark.parametrize("images, masks", [
+    (np.zeros((2, 8, 8)), np.zeros((2, 8, 8), bool)),  # grey, not RGB
+    (np.zeros((2, 8, 8, 3)), np.zeros((2, 8, 9), bool)),  # sizes differ
+    (np.zeros((2, 8, 8, 4)), np.zeros((2, 8, 8), bool)),  # RGBA
+])
+def test_fingerprint_refuses_bad_shapes(images, masks):
+    with pytest.raises(ValueError, match=r"expected images \(N,H,W,3\)"):
+        fp.fingerprint(images, masks)
+
+
+def test_load_phc_refuses_an_empty_folder(tmp_path):
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no images"):
+        fp.load_phc(tmp_path)
