@@ -3,7 +3,9 @@
 For the facades (lesson 06's settings): the U-Net trained unweighted and with square-root
 inverse-frequency class weights; test mIoU, IoU per class, and what the weights do to the
 recall and IoU of the three rarest classes. For the cells (lesson 03's settings): the
-encoder-decoder and the U-Net; test Dice and boundary F1. For both: Otsu's threshold per
+encoder-decoder and the U-Net; test Dice and boundary F1; beside them, how the cells look:
+their fingerprint against the real crops' (``course_utils.synthetic.fingerprint``: summary
+statistics of the train split, each with its band; issue 28). For both: Otsu's threshold per
 image, the better polarity, as the baseline a twin must defeat.
 
     python benchmarks/twin_difficulty.py                     # quick mode, both twins
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from course_utils import config, data, metrics, models, synthetic, training  # noqa: E402
 from course_utils.baselines import otsu_dice  # noqa: E402
+from course_utils.synthetic import fingerprint  # noqa: E402
 
 # The parameters cells of lessons 06 and 03 (tests/test_benchmarks.py keeps them in step).
 FACADE = {"quick": {"size": (96, 64), "epochs": 6, "width": 16},
@@ -127,7 +130,19 @@ def cell_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
             f"| Otsu, better polarity per image | {otsu:.3f} | |", "",
             f"- Targets{_scope(mode)}: U-Net Dice 0.96-0.985 -> {_mark(0.96 <= dice <= 0.985)}; "
             f"encoder-decoder behind on boundary F1 ({gap:+.3f}) -> {_mark(gap >= 0.02)}; "
-            f"Otsu below 0.7 -> {_mark(otsu < 0.7)}.", ""]
+            f"Otsu below 0.7 -> {_mark(otsu < 0.7)}.", "",
+            *fingerprint_rows(sets["train"].source.path)]
+
+
+def fingerprint_rows(root) -> list[str]:
+    """The cells' fingerprint (train split, at the files' own size) against the real one."""
+    twin = fingerprint.fingerprint(*fingerprint.load_phc(root))
+    rows = fingerprint.compare(fingerprint.REAL_PHC, twin)
+    outside = [row.split(" | ")[0][2:] for row in rows[2:] if row.endswith("| NO |")]
+    return [f"#### How the cells look: fingerprint of {root} (train, {twin['n']} crops) "
+            "against the real train split's", "", *rows, "",
+            f"- Statistics outside their band (15 % of the real value, 0.02 per edge-profile "
+            f"point, one mask for the two-part share): {', '.join(outside) or 'none'}.", ""]
 
 
 def generation_rows() -> list[str]:

@@ -86,16 +86,25 @@ def test_fingerprint_of_hand_made_images():
     assert result["grey_out"] == [0.2, 0.0]
     assert result["rgb_in"] == [0.6, 0.6, 0.6]
     assert result["otsu_dice"] == 1.0  # a bright cell on a flat background: Otsu finds it
-    assert result["grad_out"] == 0.0 and result["grad_in"] == 0.0
+    assert result["grad_edge"] > 10 * max(result["grad_in"], result["grad_out"])
     assert result["edge_profile"][:6] == [0.6] * 6 and result["edge_profile"][6:] == [0.2] * 6
 
 
-@pytest.mark.parametrize("radius, low, high", [(12, 0.75, 0.9), (24, 0.75, 0.9)])
-def test_a_digital_disc_scores_below_one(radius, low, high):
-    """The pixel count of a 4-connected boundary undercounts a round outline's length."""
-    m = _disc(radius)
-    images = np.repeat(np.where(m, 0.5, 0.4)[None, ..., None], 3, axis=-1)
-    assert low < fp.fingerprint(images, m[None])["roughness"][1] < high
+def _square(side, size=64):
+    m = np.zeros((size, size), bool)
+    m[10:10 + side, 10:10 + side] = True
+    return m
+
+
+@pytest.mark.parametrize("mask, perimeter, area", [
+    (_square(20), 76, 400),  # 4 sides of 20 pixels, the corners counted once
+    (_square(14), 52, 196),
+    (_disc(12), 64, 448),  # a digital disc scores below 1: its boundary pixels undercount
+])
+def test_roughness_counts_boundary_pixels(mask, perimeter, area):
+    images = np.repeat(np.where(mask, 0.5, 0.4)[None, ..., None], 3, axis=-1)
+    expected = perimeter**2 / (4 * np.pi * area)
+    assert fp.fingerprint(images, mask[None])["roughness"][1] == round(expected, 3)
 
 
 @pytest.mark.parametrize("slope", [2.0, 3.0])

@@ -47,8 +47,9 @@ class PhaseContrast:
         ragged: scale of the outline's irregular harmonics (0: a smooth ellipse).
         texture: amplitude of the cytoplasm's fine phase texture, relative to the thickness.
         texture_slope: power-spectrum slope of that texture (power ~ frequency**-slope).
-        granules: vesicles per 1000 px of the cell's inner part.
-        granule_size: their radius (std of a Gaussian blob).
+        granules: vesicles per 1000 px (at size 128) of the cell's inner part.
+        vacuoles: large vesicles (three times the radius) per 1000 px of the same part.
+        granule_size: the granules' radius (std of a Gaussian blob).
         granule_phase: their phase, relative to the cell's thickness.
         granule_bias: how much more often they delay less than the cytoplasm (show bright)
             than more (show dark).
@@ -69,7 +70,8 @@ class PhaseContrast:
     ragged: float = 1.5
     texture: float = 0.03
     texture_slope: float = 2.0
-    granules: float = 19.0
+    granules: float = 14.0
+    vacuoles: float = 1.0
     granule_size: float = 0.6
     granule_phase: float = 2.0
     granule_bias: float = 0.5
@@ -172,16 +174,18 @@ def _render_cell(rng, size, lut, optics=PhaseContrast()):
     phase = ramp * (1 + (steep - 1) * rim) * (1 + optics.texture * texture)
     phase += optics.medium * _power_law(rng, size, 3.0)  # out-of-focus matter in the medium
     # Granules: vesicles that delay the light less than the cytoplasm around them (bright)
-    # and a few denser ones (dark), sparse, so the interior's grey has long tails.
+    # and denser ones (dark), sparse, so the interior's grey has long tails; a few are large.
     inner = depth > 2 * optics.taper * s
-    n_granules = rng.poisson(optics.granules * inner.sum() / 1000)
-    if n_granules:
-        spots = np.zeros((size, size))
-        ys, xs = np.nonzero(inner)
-        pick = rng.integers(0, ys.size, n_granules)
-        np.add.at(spots, (ys[pick], xs[pick]), rng.normal(-optics.granule_bias, 1.0, n_granules))
-        width = optics.granule_size * s
-        phase += optics.granule_phase * 2 * np.pi * width**2 * gaussian_filter(spots, width)
+    ys, xs = np.nonzero(inner)
+    for per_1000, width in ((optics.granules, optics.granule_size),
+                            (optics.vacuoles, 3 * optics.granule_size)):
+        n_spots = rng.poisson(per_1000 * ys.size / (1000 * s * s))
+        if n_spots:
+            spots = np.zeros((size, size))
+            pick = rng.integers(0, ys.size, n_spots)
+            np.add.at(spots, (ys[pick], xs[pick]), rng.normal(-optics.granule_bias, 1.0, n_spots))
+            w = width * s
+            phase += optics.granule_phase * 2 * np.pi * w * w * gaussian_filter(spots, w)
     for _ in range(rng.poisson(2.0)):  # debris: small phase particles that are not cells
         py, px = rng.uniform(0, size, 2)
         if d_out[int(py), int(px)] > 8 * s:
@@ -196,7 +200,7 @@ def _render_cell(rng, size, lut, optics=PhaseContrast()):
     grey = gain * (optics.shade_off * halo - phase)
     yy, xx = np.mgrid[0:size, 0:size] / size
     for fy, fx, phi in rng.uniform([-1.0, -1.0, 0.0], [1.0, 1.0, 2 * np.pi], (3, 3)):
-        grey += optics.illumination * np.cos(2 * np.pi * (fy * yy + fx * xx) + phi)  # uneven illumination
+        grey += optics.illumination * np.cos(2 * np.pi * (fy * yy + fx * xx) + phi)  # uneven
     if optics.blur > 0:
         grey = gaussian_filter(grey, optics.blur * s, mode="reflect")
 
