@@ -1,14 +1,15 @@
-"""The cell twin against the real crops' fingerprint (``course_utils.synthetic.fingerprint``).
+"""The phase-contrast cell twin against the real crops' fingerprint (``synthetic.fingerprint``).
 
-The twin's train split (151 crops, seed 0, as the real train split) must put every statistic
-inside its band around the real value; a twin imaged without the objective's blur, or with
-round outlines, must not.
+The twin's train split (151 crops, seed 0, as the real train split), written with
+``optics=PhaseContrast()``, must put every statistic inside its band around the real value; a
+twin imaged without the objective's blur, or with round outlines, must not.
 """
 
 import dataclasses
 
 import numpy as np
 import pytest
+from PIL import Image, JpegImagePlugin
 
 from course_utils.synthetic import PhaseContrast, make_synthetic_phc
 from course_utils.synthetic import fingerprint as fp
@@ -22,13 +23,18 @@ def _twin_fingerprint(root, **changes):
     return fp.fingerprint(*fp.load_phc(root))
 
 
+@pytest.fixture(scope="module")
+def twin_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("twin") / "phc_data"
+
+
 def _outside(real, twin):
     return {k for k in STATISTICS if not fp.within_band(k, real[k], twin[k])}
 
 
 @pytest.fixture(scope="module")
-def twin(tmp_path_factory):
-    return _twin_fingerprint(tmp_path_factory.mktemp("twin") / "phc_data")
+def twin(twin_root):
+    return _twin_fingerprint(twin_root)
 
 
 @pytest.mark.parametrize("key", STATISTICS)
@@ -48,6 +54,25 @@ def test_a_perturbed_twin_leaves_the_bands(tmp_path, twin, changes, leaves):
     perturbed = _twin_fingerprint(tmp_path / "phc_data", **changes)
     assert leaves <= _outside(fp.REAL_PHC, perturbed), "\n".join(
         fp.compare(fp.REAL_PHC, perturbed))
+
+
+def test_the_phase_contrast_twin_keeps_the_real_formats(twin, twin_root):
+    images = sorted((twin_root / "train" / "images").iterdir())
+    assert len(images) == fp.REAL_PHC["n"]
+    for path in images[:10]:
+        with Image.open(path) as im:
+            assert (im.format, im.mode, im.size) == ("JPEG", "RGB", (128, 128))
+            assert JpegImagePlugin.get_sampling(im) == 2  # 4:2:0
+        with Image.open(twin_root / "train" / "labels" / f"label_{path.stem[4:]}.png") as im:
+            assert (im.format, im.mode) == ("PNG", "L")
+            assert set(np.unique(np.asarray(im))) <= {0, 255}
+
+
+@pytest.mark.parametrize("optics", ["phase contrast", {"blur": 0.6}, 1])
+def test_make_synthetic_phc_refuses_other_optics(tmp_path, optics):
+    with pytest.raises(ValueError, match="optics must be a PhaseContrast or None"):
+        make_synthetic_phc(tmp_path, n_train=1, n_test=1, optics=optics)
+    assert not any(tmp_path.iterdir())
 
 
 # --- the fingerprint's definitions, on tiny cases ---------------------------------------------
