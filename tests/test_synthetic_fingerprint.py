@@ -6,6 +6,7 @@ twin imaged without the objective's blur, or with round outlines, must not.
 """
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -73,6 +74,18 @@ def test_make_synthetic_phc_refuses_other_optics(tmp_path, optics):
     with pytest.raises(ValueError, match="optics must be a PhaseContrast or None"):
         make_synthetic_phc(tmp_path, n_train=1, n_test=1, optics=optics)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("changes, shown", [
+    ({"blur": -0.5}, "blur must be a number >= 0, got -0.5"),
+    ({"ragged": "1"}, "ragged must be a number >= 0, got '1'"),
+    ({"exposure": True}, "exposure must be a number >= 0, got True"),
+    ({"second_component": 1.5}, "second_component is a chance in [0, 1], got 1.5"),
+    ({"halo": 0.0}, "halo, taper and granule_size must be > 0"),
+])
+def test_phase_contrast_refuses_bad_settings(changes, shown):
+    with pytest.raises(ValueError, match=re.escape(shown)):
+        PhaseContrast(**changes)
 
 
 # --- the fingerprint's definitions, on tiny cases ---------------------------------------------

@@ -14,7 +14,7 @@ writes the lessons' twin (``cells.py``), whose quick-mode outcomes the lessons w
 around (see README.md, "Use the real data").
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -80,6 +80,18 @@ class PhaseContrast:
     exposure: float = 14.0
     illumination: float = 3.0
     second_component: float = 8 / 651
+
+    def __post_init__(self):
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"PhaseContrast.{field.name} must be a number >= 0, "
+                                 f"got {value!r}")
+        if self.second_component > 1:
+            raise ValueError(f"PhaseContrast.second_component is a chance in [0, 1], got "
+                             f"{self.second_component!r}")
+        if self.halo == 0 or self.taper == 0 or self.granule_size == 0:
+            raise ValueError("PhaseContrast.halo, taper and granule_size must be > 0")
 
 
 def _outline(rng, elongation, ragged):
