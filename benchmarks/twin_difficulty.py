@@ -3,16 +3,20 @@
 For the facades (lesson 06's settings): the U-Net trained unweighted and with square-root
 inverse-frequency class weights; test mIoU, IoU per class, and what the weights do to the
 recall and IoU of the three rarest classes. For the cells (lesson 03's settings): the
-encoder-decoder and the U-Net; test Dice and boundary F1. For both: Otsu's threshold per
+encoder-decoder and the U-Net; test Dice and boundary F1; beside them, how the cells look:
+their fingerprint against the real crops' (``course_utils.synthetic.fingerprint``: summary
+statistics of the train split, each with its band; issue 28). For both: Otsu's threshold per
 image, the better polarity, as the baseline a twin must defeat.
 
     python benchmarks/twin_difficulty.py                     # quick mode, both twins
     python benchmarks/twin_difficulty.py --mode full          # the students' setting
     python benchmarks/twin_difficulty.py --mode full --epochs 8 --twin facade
+    python benchmarks/twin_difficulty.py --twin cells --cells phase-contrast  # the matched twin
 
 The data comes from where the lessons find it (``COURSE_DATA_DIR``, ``data_links/``, else the
 cached twin, generated on first use), so the same command measures the real data where it is
-present. ``--epochs`` shortens full mode on a CPU; the header says how many were run.
+present; ``--cells phase-contrast`` writes the phase-contrast cell twin
+(``synthetic.PhaseContrast``) into a scratch folder and measures that instead. ``--epochs`` shortens full mode on a CPU; the header says how many were run.
 Targets (issue 11, full mode): facade mIoU 0.40-0.65, no class but background and facade
 above IoU 0.90, weights raise the rare classes' recall; cell U-Net Dice 0.96-0.985 with the
 encoder-decoder clearly behind on boundary F1; Otsu Dice below 0.7 on both twins.
@@ -32,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from course_utils import config, data, metrics, models, synthetic, training  # noqa: E402
 from course_utils.baselines import otsu_dice  # noqa: E402
+from course_utils.synthetic import fingerprint  # noqa: E402
 
 # The parameters cells of lessons 06 and 03 (tests/test_benchmarks.py keeps them in step).
 FACADE = {"quick": {"size": (96, 64), "epochs": 6, "width": 16},
@@ -101,9 +106,9 @@ def facade_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
     return rows
 
 
-def cell_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
+def cell_rows(mode: str, epochs: int, device, seed: int, root=None) -> list[str]:
     cfg = CELLS[mode]
-    sets = {s: data.PhCDataset(s, size=cfg["size"]) for s in ("train", "test")}
+    sets = {s: data.PhCDataset(s, root=root, size=cfg["size"]) for s in ("train", "test")}
     test_loader = data.InMemoryLoader(sets["test"], 32, device=device)
     scores, seconds = {}, 0.0
     for name, build in (("EncDec", models.EncDec), ("U-Net", models.UNet)):
@@ -127,7 +132,19 @@ def cell_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
             f"| Otsu, better polarity per image | {otsu:.3f} | |", "",
             f"- Targets{_scope(mode)}: U-Net Dice 0.96-0.985 -> {_mark(0.96 <= dice <= 0.985)}; "
             f"encoder-decoder behind on boundary F1 ({gap:+.3f}) -> {_mark(gap >= 0.02)}; "
-            f"Otsu below 0.7 -> {_mark(otsu < 0.7)}.", ""]
+            f"Otsu below 0.7 -> {_mark(otsu < 0.7)}.", "",
+            *fingerprint_rows(sets["train"].source.path)]
+
+
+def fingerprint_rows(root) -> list[str]:
+    """The cells' fingerprint (train split, at the files' own size) against the real one."""
+    twin = fingerprint.fingerprint(*fingerprint.load_phc(root))
+    rows = fingerprint.compare(fingerprint.REAL_PHC, twin)
+    outside = [row.split(" | ")[0][2:] for row in rows[2:] if row.endswith("| NO |")]
+    return [f"#### How the cells look: fingerprint of {root} (train, {twin['n']} crops) "
+            "against the real train split's", "", *rows, "",
+            f"- Statistics outside their band (15 % of the real value, 0.02 per edge-profile "
+            f"point, one mask for the two-part share): {', '.join(outside) or 'none'}.", ""]
 
 
 def generation_rows() -> list[str]:
@@ -157,6 +174,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int,
                         help="override the lessons' epochs (e.g. full mode on a CPU)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cells", choices=("found", "phase-contrast"), default="found",
+                        help="the cells the lessons find, or the phase-contrast twin")
     parser.add_argument("--generation", action="store_true",
                         help="also time writing both twins from scratch")
     args = parser.parse_args(argv)
@@ -166,13 +185,18 @@ def main(argv=None) -> int:
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.generation:
         print("\n".join(generation_rows()), flush=True)
-    for mode in ("quick", "full") if args.mode == "both" else (args.mode,):
-        if args.twin in ("facade", "both"):
-            epochs = args.epochs or FACADE[mode]["epochs"]
-            print("\n".join(facade_rows(mode, epochs, device, args.seed)), flush=True)
-        if args.twin in ("cells", "both"):
-            epochs = args.epochs or CELLS[mode]["epochs"]
-            print("\n".join(cell_rows(mode, epochs, device, args.seed)), flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        root = None
+        if args.cells == "phase-contrast" and args.twin in ("cells", "both"):
+            root = synthetic.make_synthetic_phc(Path(scratch) / "phc_data",
+                                                optics=synthetic.PhaseContrast())
+        for mode in ("quick", "full") if args.mode == "both" else (args.mode,):
+            if args.twin in ("facade", "both"):
+                epochs = args.epochs or FACADE[mode]["epochs"]
+                print("\n".join(facade_rows(mode, epochs, device, args.seed)), flush=True)
+            if args.twin in ("cells", "both"):
+                epochs = args.epochs or CELLS[mode]["epochs"]
+                print("\n".join(cell_rows(mode, epochs, device, args.seed, root)), flush=True)
     return 0
 
 

@@ -1,6 +1,8 @@
 """Synthetic twins of the course datasets, in the real datasets' exact layouts (no real pixels).
 
-``make_synthetic_phc`` writes phase-contrast-like cells (``cells.py``) and
+``make_synthetic_phc`` writes phase-contrast-like cells: the lessons' twin (``cells.py``) or,
+with ``optics=PhaseContrast()``, cells imaged as a phase-contrast microscope would
+(``phase_contrast.py``), which match the real crops' ``fingerprint``; and
 ``make_synthetic_facade`` photograph-like facades (``facades.py``). Both are deterministic:
 the same arguments write the same bytes. ``TWIN_VERSION`` names the generators' current output.
 """
@@ -8,5 +10,6 @@ the same arguments write the same bytes. ``TWIN_VERSION`` names the generators' 
 from course_utils.synthetic.cells import make_synthetic_phc
 from course_utils.synthetic.common import TWIN_VERSION
 from course_utils.synthetic.facades import make_synthetic_facade
+from course_utils.synthetic.phase_contrast import PhaseContrast
 
-__all__ = ["TWIN_VERSION", "make_synthetic_facade", "make_synthetic_phc"]
+__all__ = ["TWIN_VERSION", "PhaseContrast", "make_synthetic_facade", "make_synthetic_phc"]

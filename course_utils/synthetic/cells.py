@@ -5,6 +5,12 @@ dark ragged rim, bright halo fragments and a textured interior tell it apart, so
 threshold fails while a small CNN succeeds. As in the real masks, which were drawn by hand,
 the label follows the visible outline only to about a pixel: it wanders in and out of it
 along the rim, so no model can score a perfect Dice.
+
+This is the lessons' twin (``TWIN_VERSION`` 3), the one their quick-mode outcomes were written
+around. Its cells are easier than the real ones in the wrong way: sharp dark rims, a busy
+background, near-round outlines (its fingerprint, ``benchmarks/twin_difficulty.py``).
+``phase_contrast.py`` renders cells that match the real crops' fingerprint; pass
+``optics=PhaseContrast()`` to ``make_synthetic_phc`` to write them.
 """
 
 import numpy as np
@@ -16,12 +22,14 @@ _N_ANGLES = 1024
 _LABEL_WANDER = 1.0  # px at size 128: std of the hand-drawn label's offset from the outline
 
 
-def _fourier(rng, kmax, decay, first=1.0):
-    """A random smooth periodic function at ``_N_ANGLES`` angles; harmonic k scaled by k**-decay."""
-    amplitude = rng.standard_normal(kmax) / np.arange(1, kmax + 1) ** decay
+def _fourier(rng, kmax, decay, first=1.0, kmin=1):
+    """A random smooth periodic function at ``_N_ANGLES`` angles: harmonics kmin..kmax, the
+    k-th scaled by k**-decay (the first of them also by ``first``)."""
+    k = np.arange(kmin, kmax + 1)
+    amplitude = rng.standard_normal(k.size) / k**decay
     amplitude[0] *= first
     coeffs = np.zeros(_N_ANGLES // 2 + 1, dtype=complex)
-    coeffs[1 : kmax + 1] = amplitude * np.exp(2j * np.pi * rng.random(kmax))
+    coeffs[kmin : kmax + 1] = amplitude * np.exp(2j * np.pi * rng.random(k.size))
     return np.fft.irfft(coeffs, _N_ANGLES) * (_N_ANGLES / 2)
 
 
@@ -124,7 +132,7 @@ def _render_cell(rng, size, lut):
     return lut[to_index(x1 if abs(e1) <= abs(e0) else x0)], label
 
 
-def make_synthetic_phc(root, n_train=151, n_test=500, size=128, seed=0):
+def make_synthetic_phc(root, n_train=151, n_test=500, size=128, seed=0, optics=None):
     """Write a synthetic twin of ``phc_data`` (phase-contrast cells) in its exact layout.
 
     Writes ``root/{train,test}/images/img_NNNNN.jpg`` (RGB viridis JPEG, quality 75) and
@@ -137,6 +145,9 @@ def make_synthetic_phc(root, n_train=151, n_test=500, size=128, seed=0):
         n_test: number of test pairs (>= 1).
         size: image side in pixels (32..1024); the real data is 128.
         seed: non-negative integer; the same seed writes the same bytes.
+        optics: ``None`` writes the lessons' twin (below); a ``PhaseContrast``
+            (``phase_contrast.py``) writes the phase-contrast twin, whose defaults match the
+            real crops' fingerprint.
 
     Returns:
         The root folder as a ``Path``.
@@ -149,6 +160,10 @@ def make_synthetic_phc(root, n_train=151, n_test=500, size=128, seed=0):
     check_int("n_train + n_test", n_train + n_test, 2, 100_000)
     check_int("size", size, 32, 1024)
     check_int("seed", seed, 0, 2**63 - 1)
+    from course_utils.synthetic import phase_contrast
+
+    if optics is not None and not isinstance(optics, phase_contrast.PhaseContrast):
+        raise ValueError(f"optics must be a PhaseContrast or None, got {optics!r}")
     import matplotlib
 
     lut = matplotlib.colormaps["viridis"](np.linspace(0.0, 1.0, 256))[:, :3]
@@ -158,7 +173,9 @@ def make_synthetic_phc(root, n_train=151, n_test=500, size=128, seed=0):
     order = np.random.default_rng(seed).permutation(n_train + n_test)
     for split, indices in (("train", order[:n_train]), ("test", order[n_train:])):
         for index in sorted(indices.tolist()):
-            rgb, mask = _render_cell(np.random.default_rng([seed, index]), size, lut)
+            rng = np.random.default_rng([seed, index])
+            rgb, mask = (_render_cell(rng, size, lut) if optics is None
+                         else phase_contrast.render_cell(rng, size, lut, optics))
             Image.fromarray(rgb).save(root / split / "images" / f"img_{index:05d}.jpg", quality=75)
             Image.fromarray(mask.astype(np.uint8) * 255).save(
                 root / split / "labels" / f"label_{index:05d}.png")
