@@ -76,10 +76,14 @@ stats = pytest.importorskip("scipy.stats")
 
 
 def _scipy_paired_percentile(a, b, confidence, resamples, seed):
+    import inspect
+
+    # SciPy 1.15 renamed random_state to rng; both take a numpy Generator
+    rng_name = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
     result = stats.bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis) - y.mean(axis),
                              paired=True, vectorized=True, method="percentile",
                              confidence_level=confidence, n_resamples=resamples,
-                             rng=np.random.default_rng(seed))
+                             **{rng_name: np.random.default_rng(seed)})
     return result.confidence_interval.low, result.confidence_interval.high
 
 
