@@ -49,6 +49,10 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
          lambda o: o["Focal Dice change, largest size"] < 0.01),  # 0.003
         ("the losses' mean Dice lie within a few hundredths",
          lambda o: o["loss-to-loss Dice spread"] < 0.05),  # 0.020
+        ("the focal model's unsure pixels are right more often than its confidence says",
+         lambda o: o["Focal unsure pixels: right minus confidence"] > 0.05),  # +0.14
+        ("the focal model is more underconfident than BCE",
+         lambda o: o["Focal minus BCE underconfidence"] > 0.01),  # +0.04
     ],
     # ---- 03-unet-skip-connections ----
     "03-unet-skip-connections": [
