@@ -792,7 +792,8 @@ def same_direction(name: str) -> str:
             mixed.append(c)
     if not kept:
         return f"{name} vs BCE: no difference kept its direction ({', '.join(mixed)})."
-    return (f"{name} vs BCE: {', '.join(kept)} in every seed"
+    every = verdicts.sign_test([1.0] * len(SEEDS))  # the sign test's p for all seeds alike
+    return (f"{name} vs BCE: {', '.join(kept)} in every seed (p = {every:g} each)"
             + (f"; {', '.join(mixed)} either way." if mixed else "."))
 
 
