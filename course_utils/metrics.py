@@ -25,6 +25,7 @@ __all__ = [
     "dice_score",
     "iou_from_confusion",
     "iou_score",
+    "per_image_scores",
     "precision",
     "sensitivity",
     "specificity",
@@ -49,9 +50,12 @@ def _counts(pred: torch.Tensor, target: torch.Tensor):
     return tp, fp, fn, tn
 
 
+def _per_image_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    return torch.where(den > 0, num / den.clamp(min=1), torch.ones_like(num))
+
+
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> float:
-    score = torch.where(den > 0, num / den.clamp(min=1), torch.ones_like(num))
-    return score.mean().item()
+    return _per_image_ratio(num, den).mean().item()
 
 
 def dice_score(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -122,6 +126,11 @@ def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 1) ->
     image where both boundaries are empty scores 1.0; where only one is empty, 0.0.
     Unlike Dice, which is dominated by the interior, it only looks at the outline.
     """
+    return _boundary_f1_per_image(pred, target, tolerance).mean().item()
+
+
+def _boundary_f1_per_image(pred: torch.Tensor, target: torch.Tensor,
+                           tolerance: int) -> torch.Tensor:
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
     _counts(pred, target)  # validates shapes and values
@@ -134,8 +143,21 @@ def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 1) ->
     precision = (pb & near_t).flatten(1).sum(1) / n_p.clamp(min=1)
     recall = (tb & near_p).flatten(1).sum(1) / n_t.clamp(min=1)
     f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    f1 = torch.where((n_p == 0) & (n_t == 0), torch.ones_like(f1), f1)
-    return f1.mean().item()
+    return torch.where((n_p == 0) & (n_t == 0), torch.ones_like(f1), f1).cpu()
+
+
+def per_image_scores(pred: torch.Tensor, target: torch.Tensor,
+                     tolerance: int = 1) -> dict[str, torch.Tensor]:
+    """Dice, IoU and boundary F1 of each image, as float64 tensors ``(N,)`` on the CPU.
+
+    The same scores (and empty-mask policy) as ``dice_score``, ``iou_score`` and
+    ``boundary_f1`` before their mean over images: paired per-image values for
+    ``verdicts.compare``'s bootstrap interval.
+    """
+    tp, fp, fn, _ = _counts(pred, target)
+    return {"Dice": _per_image_ratio(2 * tp, 2 * tp + fp + fn).cpu(),
+            "IoU": _per_image_ratio(tp, tp + fp + fn).cpu(),
+            "boundary F1": _boundary_f1_per_image(pred, target, tolerance).double()}
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,

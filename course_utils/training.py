@@ -231,17 +231,19 @@ def train_model(build, criterion, train_set, val_loader=None, *, epochs: int, ba
 
 
 def test_scores(model: nn.Module, loader, device=None, tolerance: int = 1,
-                threshold: float = 0.5) -> dict[str, float]:
+                threshold: float = 0.5, per_image: bool = False) -> dict[str, float]:
     """Dice, IoU and boundary F1 of a binary model's thresholded predictions on ``loader``.
 
     Args:
         loader: yields ``(images, targets)`` with binary targets ``(N, 1, H, W)``.
         tolerance: pixels of slack for ``metrics.boundary_f1``.
+        per_image: return each image's scores (float64 tensors ``(N,)``, in the loader's
+            order) instead of their means: what ``verdicts.compare`` needs for its interval.
     """
     pred = predict(model, loader, device) >= threshold
     target = torch.cat([targets.cpu() for _, targets in loader]).bool()
-    return {"Dice": metrics.dice_score(pred, target), "IoU": metrics.iou_score(pred, target),
-            "boundary F1": metrics.boundary_f1(pred, target, tolerance=tolerance)}
+    scores = metrics.per_image_scores(pred, target, tolerance=tolerance)
+    return scores if per_image else {k: v.mean().item() for k, v in scores.items()}
 
 
 @torch.no_grad()

@@ -98,6 +98,46 @@ def epoch_twice_per_batch(model, criterion, optimizer, loader):
     return 0.5
 
 
+def epoch_first_batch_only(model, criterion, optimizer, loader):
+    model.train()
+    for images, targets in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(images), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+
+def epoch_on_probabilities(model, criterion, optimizer, loader):
+    model.train()
+    total = 0.0
+    for images, targets in loader:
+        optimizer.zero_grad()
+        loss = criterion(torch.sigmoid(model(images)), targets)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+    return total / len(loader)
+
+
+def epoch_one_step(model, criterion, optimizer, loader):
+    model.train()
+    optimizer.zero_grad()
+    total = 0.0
+    for images, targets in loader:
+        loss = criterion(model(images), targets)
+        loss.backward()
+        total += loss.item()
+    optimizer.step()
+    return total / len(loader)
+
+
+def epoch_with_double_lr(model, criterion, optimizer, loader):
+    for group in optimizer.param_groups:
+        group["lr"] *= 2
+    return good_epoch(model, criterion, optimizer, loader)
+
+
 def stub(*args):
     raise NotImplementedError("write the loop")
 
@@ -115,7 +155,11 @@ def test_a_correct_epoch_passes(capsys):
     (epoch_without_step, "call optimizer.step"),
     (epoch_without_backward, "no gradient was computed"),
     (epoch_last_loss, "last batch's loss"),
-    (epoch_twice_per_batch, "differ from the reference loop's"),
+    (epoch_twice_per_batch, "two optimiser steps per batch"),
+    (epoch_first_batch_only, "stops after the first batch"),
+    (epoch_on_probabilities, "sigmoid probabilities to the criterion"),
+    (epoch_one_step, "one optimiser step for the whole epoch"),
+    (epoch_with_double_lr, "match none of the usual slips"),
     (lambda *args: None, "got NoneType"),
     (lambda *args: 1 / 0, "raised ZeroDivisionError"),
 ])
@@ -131,24 +175,45 @@ def test_a_stub_is_not_swallowed():
         checks.check_evaluate(stub)
 
 
-def make_evaluate(eval_mode=True, no_grad=True, summed=False, threshold_logits=False):
+def make_evaluate(eval_mode=True, no_grad=True, summed=False, threshold_logits=False,
+                  per_batch_mean=False, last_only=False):
+    """An evaluation pass; by default right (means over images), else with one slip."""
     def evaluate(model, criterion, loader):
         if eval_mode:
             model.eval()
-        losses, dices = [], []
+        losses, dices, sizes = [], [], []
         with torch.set_grad_enabled(not no_grad):
             for images, targets in loader:
                 logits = model(images)
                 losses.append(criterion(logits, targets).item())
                 scores = logits if threshold_logits else torch.sigmoid(logits)
                 dices.append(metrics.dice_score(scores >= 0.5, targets))
-        loss = sum(losses) if summed else sum(losses) / len(losses)
-        return {"loss": loss, "dice": sum(dices) / len(dices)}
+                sizes.append(len(images))
+        if last_only:
+            return {"loss": losses[-1], "dice": dices[-1]}
+        if per_batch_mean:
+            return {"loss": sum(losses) / len(losses), "dice": sum(dices) / len(dices)}
+        weighted = [sum(v * n for v, n in zip(values, sizes, strict=True))
+                    for values in (losses, dices)]
+        loss = weighted[0] if summed else weighted[0] / sum(sizes)
+        return {"loss": loss, "dice": weighted[1] / sum(sizes)}
     return evaluate
 
 
-def test_a_correct_evaluation_passes(capsys):
-    checks.check_evaluate(make_evaluate())
+def evaluate_by_pooling(model, criterion, loader):
+    """Also right: every prediction at once, each image's Dice averaged."""
+    model.eval()
+    with torch.no_grad():
+        pairs = [(model(images), targets) for images, targets in loader]
+    logits = torch.cat([lg for lg, _ in pairs])
+    targets = torch.cat([t for _, t in pairs])
+    return {"loss": criterion(logits, targets).item(),
+            "dice": metrics.dice_score(torch.sigmoid(logits) >= 0.5, targets)}
+
+
+@pytest.mark.parametrize("answer", [make_evaluate(), evaluate_by_pooling])
+def test_a_correct_evaluation_passes(capsys, answer):
+    checks.check_evaluate(answer)
     assert "evaluate: all" in capsys.readouterr().out
 
 
@@ -165,8 +230,10 @@ def evaluate_with_a_step(model, criterion, loader):
 @pytest.mark.parametrize(("answer", "message"), [
     (make_evaluate(eval_mode=False), "Call model.eval"),
     (make_evaluate(no_grad=False), "torch.no_grad"),
-    (make_evaluate(summed=True), "sum of the 3 batch losses"),
-    (make_evaluate(threshold_logits=True), "Threshold the probabilities"),
+    (make_evaluate(summed=True), "'loss' is .*That is the weighted sum"),
+    (make_evaluate(per_batch_mean=True), "'loss' is .*plain mean of the 3 per-batch values"),
+    (make_evaluate(last_only=True), "last batch's value alone"),
+    (make_evaluate(threshold_logits=True), "'dice' is .*That is the Dice of logits >= 0.5"),
     (evaluate_with_a_step, "weights changed"),
     (lambda model, criterion, loader: (0.5, 0.5), "return a dict"),
 ])

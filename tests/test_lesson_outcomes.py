@@ -19,6 +19,11 @@ import pytest
 OUTCOMES_DIR = Path(__file__).resolve().parents[1] / "test-output" / "lesson-outcomes"
 
 EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
+    # ---- 00-setup-and-data ----
+    "00-setup-and-data": [
+        ("the best single grey-level threshold barely beats calling every pixel background",
+         lambda o: o["best grey threshold minus all-background accuracy"] < 0.1),  # +0.055
+    ],
     # ---- 01-encoder-decoder-bce ----
     "01-encoder-decoder-bce": [
         ("the simplified BCE stops on the overconfident network",
@@ -29,6 +34,8 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
          lambda o: o["epochs stuck with momentum 0.1"] >= 4),  # 6 of 6 when written
         ("with momentum 0.3 the validation Dice leaves 0 within a few epochs",
          lambda o: o["epochs stuck with momentum 0.3"] <= 3),  # 2 of 6 when written
+        ("in training mode the momentum-0.1 network already finds the cells",
+         lambda o: o["momentum 0.1: train-mode minus eval-mode val Dice"] > 0.3),  # +0.93
         ("fit's training loss falls overall", lambda o: o["training loss fell overall"]),
     ],
     # ---- 02-dice-focal-tv ----
@@ -47,6 +54,10 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
          lambda o: o["Focal Dice change, largest size"] < 0.01),  # 0.003
         ("the losses' mean Dice lie within a few hundredths",
          lambda o: o["loss-to-loss Dice spread"] < 0.05),  # 0.020
+        ("the focal model's unsure pixels are right more often than its confidence says",
+         lambda o: o["Focal unsure pixels: right minus confidence"] > 0.05),  # +0.14
+        ("the focal model is more underconfident than BCE",
+         lambda o: o["Focal minus BCE underconfidence"] > 0.01),  # +0.04
     ],
     # ---- 03-unet-skip-connections ----
     "03-unet-skip-connections": [
@@ -108,6 +119,8 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
         ("most thin classes are mostly mistaken for the wall",
          lambda o: o["thin classes mistaken for facade"] >= 3),
         ("blinds are mostly mistaken for windows", lambda o: o["blind mistaken for window"]),
+        ("the compact classes keep more of their pixels than the thin ones",
+         lambda o: o["compact minus thin classes kept share"] > 0.1),
         ("square-root weights find more of each of the three rarest classes",
          lambda o: o["rarest three with higher recall under sqrt"] == 3),  # +0.12 to +0.50
         ("square-root weights find more of some thin classes",

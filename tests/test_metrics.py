@@ -195,3 +195,25 @@ def test_confusion_matrix_accumulator_ignore_index():
     acc.update(torch.tensor([[1, 1]]), torch.tensor([[1, 9]]))
     assert acc.matrix.tolist() == [[0, 0], [0, 1]]
     assert acc.miou() == 1.0  # class 0 never occurs: nan, left out of the mean
+
+
+def test_per_image_scores_are_the_means_parts():
+    # image 0: A (Dice 1/2, IoU 1/3); image 1: both empty (1, 1); image 2: all missed (0, 0)
+    pred = torch.cat([_mask(A_PRED), _mask(ZEROS), _mask(ZEROS)])
+    target = torch.cat([_mask(A_TRUE), _mask(ZEROS), _mask(ONES)])
+    scores = metrics.per_image_scores(pred, target)
+    assert scores["Dice"].tolist() == pytest.approx([1 / 2, 1.0, 0.0])
+    assert scores["IoU"].tolist() == pytest.approx([1 / 3, 1.0, 0.0])
+    assert scores["boundary F1"].tolist() == pytest.approx(
+        [metrics.boundary_f1(pred[i:i + 1], target[i:i + 1]) for i in range(3)])
+    for name, fn in (("Dice", metrics.dice_score), ("IoU", metrics.iou_score),
+                     ("boundary F1", metrics.boundary_f1)):
+        assert scores[name].dtype == torch.float64
+        assert scores[name].mean().item() == pytest.approx(fn(pred, target))
+
+
+def test_per_image_scores_rejects_bad_input():
+    with pytest.raises(ValueError, match="shapes differ"):
+        metrics.per_image_scores(_mask(A_PRED), _mask(B_TRUE))
+    with pytest.raises(ValueError, match="tolerance"):
+        metrics.per_image_scores(_mask(A_PRED), _mask(A_TRUE), tolerance=-1)

@@ -275,3 +275,18 @@ def test_save_masks_bad_input(tmp_path, masks, names, message):
     with pytest.raises(ValueError, match=message):
         training.save_masks(masks, names, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_test_scores_per_image_and_means():
+    # two batches of unequal size; image 0 right, image 1 half right, image 2 all missed
+    logits = torch.full((3, 1, 2, 2), -5.0)
+    logits[0, 0, 0] = 5.0  # predicts the top row
+    logits[1, 0, :, 0] = 5.0  # predicts the left column
+    targets = torch.zeros(3, 1, 2, 2)
+    targets[0, 0, 0] = targets[1, 0, 0] = targets[2, 0, 0] = 1.0  # the top row, every image
+    loader = [(logits[:2], targets[:2]), (logits[2:], targets[2:])]
+    per_image = training.test_scores(Logits(), loader, "cpu", per_image=True)
+    assert per_image["Dice"].tolist() == pytest.approx([1.0, 0.5, 0.0])
+    assert per_image["IoU"].tolist() == pytest.approx([1.0, 1 / 3, 0.0])
+    means = training.test_scores(Logits(), loader, "cpu")
+    assert means == pytest.approx({k: v.mean().item() for k, v in per_image.items()})

@@ -17,12 +17,13 @@ import math
 import torch
 from torch import nn
 
-from course_utils import training
+from course_utils import metrics, training
 from course_utils.checks import CheckFailed, passed
 
 __all__ = ["check_evaluate", "check_train_one_epoch"]
 
 NUM_BATCHES, BATCH, SIZE = 3, 4, 8
+EVAL_BATCHES = (4, 4, 1)  # a smaller last batch, as a loader without drop_last gives
 
 
 def _tiny_model(device) -> nn.Module:
@@ -31,12 +32,14 @@ def _tiny_model(device) -> nn.Module:
                          nn.Conv2d(4, 1, 3, padding=1)).to(device)
 
 
-def _batches(device, seed: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Equal-sized batches: the mean over batches is then also the mean over images."""
+def _batches(device, seed: int = 1,
+             sizes: tuple[int, ...] = (BATCH,) * NUM_BATCHES) -> list[tuple[torch.Tensor,
+                                                                         torch.Tensor]]:
+    """Batches of the given sizes (training: equal sizes, as with ``drop_last=True``)."""
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(BATCH, 3, SIZE, SIZE, generator=g).mul(2).add(1).to(device),
-             (torch.rand(BATCH, 1, SIZE, SIZE, generator=g) > 0.6).float().to(device))
-            for _ in range(NUM_BATCHES)]
+    return [(torch.randn(n, 3, SIZE, SIZE, generator=g).mul(2).add(1).to(device),
+             (torch.rand(n, 1, SIZE, SIZE, generator=g) > 0.6).float().to(device))
+            for n in sizes]
 
 
 def _criterion(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -70,6 +73,61 @@ def _train_without_zero_grad(model, optimizer, batches) -> None:
     for images, targets in batches:
         _criterion(model(images), targets).backward()
         optimizer.step()
+
+
+def _train_twice_per_batch(model, optimizer, batches) -> None:
+    model.train()
+    for images, targets in batches:
+        for _ in range(2):
+            optimizer.zero_grad()
+            _criterion(model(images), targets).backward()
+            optimizer.step()
+
+
+def _train_first_batch_only(model, optimizer, batches) -> None:
+    model.train()
+    images, targets = batches[0]
+    optimizer.zero_grad()
+    _criterion(model(images), targets).backward()
+    optimizer.step()
+
+
+def _train_on_probabilities(model, optimizer, batches) -> None:
+    model.train()
+    for images, targets in batches:
+        optimizer.zero_grad()
+        _criterion(torch.sigmoid(model(images)), targets).backward()
+        optimizer.step()
+
+
+def _train_one_step_per_epoch(model, optimizer, batches) -> None:
+    model.train()
+    optimizer.zero_grad()
+    for images, targets in batches:
+        _criterion(model(images), targets).backward()
+    optimizer.step()
+
+
+# (a loop with one usual slip, what the message says first)
+_TRAINING_SLIPS = [
+    (_train_without_zero_grad,
+     "the weights match a loop without optimizer.zero_grad(): gradients accumulate, so "
+     "every step also repeats all earlier batches' gradients. Call optimizer.zero_grad() "
+     "before each loss.backward()"),
+    (_train_twice_per_batch,
+     "the weights match a loop that takes two optimiser steps per batch. Take exactly one "
+     "step per batch"),
+    (_train_first_batch_only,
+     "the weights match a loop that stops after the first batch (a return or break inside "
+     "the loop?). Return after the loop, once every batch has had its step"),
+    (_train_one_step_per_epoch,
+     "the weights match one optimiser step for the whole epoch, after summing all batches' "
+     "gradients. Step once per batch, inside the loop"),
+    (_train_on_probabilities,
+     "the weights match a loop that hands sigmoid probabilities to the criterion. The "
+     "criterion takes the model's logits as they are; it applies the sigmoid itself (the "
+     "stable form of this lesson)"),
+]
 
 
 def _run(case: str, fn, *args):
@@ -116,19 +174,17 @@ def check_train_one_epoch(train_one_epoch, device="cpu") -> None:
     tolerance = 1e-5 if device.type == "cpu" else 1e-3  # GPU kernels may round differently
     difference = _max_difference(model, reference)
     if difference > tolerance:
-        accumulated = copy.deepcopy(start)
-        _train_without_zero_grad(accumulated, torch.optim.SGD(accumulated.parameters(), lr=0.1),
-                                 batches)
-        if _max_difference(model, accumulated) < tolerance:
-            raise CheckFailed(f"{case}: the weights match a loop without "
-                              f"optimizer.zero_grad(): gradients accumulate, so every step "
-                              f"also repeats all earlier batches' gradients. Call "
-                              f"optimizer.zero_grad() before each loss.backward()")
+        for slip, message in _TRAINING_SLIPS:
+            imitation = copy.deepcopy(start)
+            slip(imitation, torch.optim.SGD(imitation.parameters(), lr=0.1), batches)
+            if _max_difference(model, imitation) < tolerance:
+                raise CheckFailed(f"{case}: {message}")
         raise CheckFailed(f"{case}: after the epoch your weights differ from the reference "
-                          f"loop's by up to {difference:.3g}. Per batch: "
-                          f"optimizer.zero_grad(), logits = model(images), "
-                          f"loss = criterion(logits, targets), loss.backward(), "
-                          f"optimizer.step(); once per batch, nothing else")
+                          f"loop's by up to {difference:.3g}, and they match none of the "
+                          f"usual slips (no zero_grad, two steps per batch, stopping after "
+                          f"one batch, one step per epoch, probabilities into the "
+                          f"criterion). Look for a second forward pass, a changed "
+                          f"learning rate or a loss computed differently")
     batch_losses = _batch_losses(start, batches)
     if not math.isclose(got, ref_loss, rel_tol=1e-4, abs_tol=1e-6):
         hint = ""
@@ -157,6 +213,42 @@ def _batch_losses(start: nn.Module, batches) -> list[float]:
     return out
 
 
+def _per_batch_values(model: nn.Module, batches) -> dict[str, list[float]]:
+    """Each batch's loss and Dice, and the two averages of per-batch Dice a slip gives."""
+    out = {"loss": [], "dice": [], "dice of logits >= 0.5": []}
+    sizes = [len(images) for images, _ in batches]
+    with torch.no_grad():
+        for images, targets in batches:
+            logits = model(images)
+            out["loss"].append(_criterion(logits, targets).item())
+            out["dice"].append(metrics.dice_score(torch.sigmoid(logits) >= 0.5, targets))
+            out["dice of logits >= 0.5"].append(
+                metrics.dice_score(logits >= 0.5, targets))
+    thresholded = out.pop("dice of logits >= 0.5")
+    out["dice of logits >= 0.5"] = [sum(thresholded) / len(thresholded),
+                                    sum(v * n for v, n in zip(thresholded, sizes,
+                                                              strict=True)) / sum(sizes)]
+    return out
+
+
+def _averaging_slip(got: float, per_batch: list[float]) -> str:
+    """The message's second sentence when ``got`` is a usual wrong average, else ''."""
+    n = len(per_batch)
+    if math.isclose(got, sum(per_batch) / n, rel_tol=1e-4, abs_tol=1e-6):
+        return (f" That is the plain mean of the {n} per-batch values: the last batch holds "
+                f"{EVAL_BATCHES[-1]} image(s) but counts as much as a batch of "
+                f"{EVAL_BATCHES[0]}. Weight each batch's value by its number of images "
+                f"(len(images)) and divide by the number of images.")
+    if math.isclose(got, sum(per_batch), rel_tol=1e-4, abs_tol=1e-6):
+        return f" That is the sum of the {n} batch values: divide by the number of images."
+    if math.isclose(got, sum(v * b for v, b in zip(per_batch, EVAL_BATCHES, strict=True)),
+                    rel_tol=1e-4, abs_tol=1e-6):
+        return " That is the weighted sum: divide it by the number of images."
+    if math.isclose(got, per_batch[-1], rel_tol=1e-4, abs_tol=1e-6):
+        return " That is the last batch's value alone: add up over all batches."
+    return ""
+
+
 def _trained_tiny_model(device) -> nn.Module:
     """A tiny model in training mode whose BatchNorm running statistics are far from those
     of the evaluation batches (as after training on other data)."""
@@ -173,13 +265,16 @@ def check_evaluate(evaluate, device="cpu") -> None:
 
     It must switch the model to eval mode, run without building a graph
     (``torch.no_grad()``), leave weights and BatchNorm statistics alone, and return the loss
-    averaged over the batches and the Dice of ``sigmoid(logits) >= 0.5`` averaged over the
-    batches (the batches here have equal sizes, so that is also the mean over images).
-    Compared with ``training.evaluate``; the network and the batches live on ``device``.
+    and the Dice of ``sigmoid(logits) >= 0.5`` as means over the images: the batches here
+    are 4, 4 and 1 images, so a plain mean of per-batch values, which lets the one image
+    of the last batch count as much as four, is wrong. Compared with ``training.evaluate``;
+    the network and the batches live on ``device``.
     """
-    case = "an evaluation pass over 3 batches with a tiny network that was in training mode"
+    sizes = " + ".join(map(str, EVAL_BATCHES))
+    case = (f"an evaluation pass over batches of {sizes} images with a tiny network that "
+            f"was in training mode")
     device = torch.device(device)
-    batches = _batches(device, seed=2)
+    batches = _batches(device, seed=2, sizes=EVAL_BATCHES)
     start = _trained_tiny_model(device)
     reference = training.evaluate(copy.deepcopy(start), batches, device, _criterion)
     model = copy.deepcopy(start)
@@ -208,18 +303,19 @@ def check_evaluate(evaluate, device="cpu") -> None:
                           f"graph of every batch it evaluated. Run the loop inside "
                           f"`with torch.no_grad():` (the numbers stay the same; the memory "
                           f"and time of the graph are saved)")
+    per_batch = _per_batch_values(copy.deepcopy(start).eval(), batches)
     loss = _number(case + ", 'loss'", got["loss"])
     if not math.isclose(loss, reference["loss"], rel_tol=1e-4, abs_tol=1e-6):
-        hint = ""
-        if math.isclose(loss, reference["loss"] * NUM_BATCHES, rel_tol=1e-4):
-            hint = (f" That is the sum of the {NUM_BATCHES} batch losses: divide by the number "
-                    f"of batches.")
-        raise CheckFailed(f"{case}: 'loss' is {loss:.6g}, expected the mean batch loss "
-                          f"{reference['loss']:.6g}.{hint}")
+        raise CheckFailed(f"{case}: 'loss' is {loss:.6g}, expected {reference['loss']:.6g}."
+                          + _averaging_slip(loss, per_batch["loss"]))
     dice = _number(case + ", 'dice'", got["dice"])
     if not math.isclose(dice, reference["dice"], rel_tol=1e-4, abs_tol=1e-6):
-        raise CheckFailed(f"{case}: 'dice' is {dice:.6g}, expected {reference['dice']:.6g}. "
-                          f"Threshold the probabilities, torch.sigmoid(logits) >= 0.5 (not the "
-                          f"logits at 0.5), score each batch with metrics.dice_score(pred, "
-                          f"targets) and average over the batches")
+        slip = _averaging_slip(dice, per_batch["dice"])
+        if not slip and any(math.isclose(dice, value, rel_tol=1e-4, abs_tol=1e-6)
+                            for value in per_batch["dice of logits >= 0.5"]):
+            slip = (" That is the Dice of logits >= 0.5: the network returns logits, "
+                    "so threshold the probabilities, torch.sigmoid(logits) >= 0.5 (or the "
+                    "logits at 0).")
+        raise CheckFailed(f"{case}: 'dice' is {dice:.6g}, expected the Dice of "
+                          f"torch.sigmoid(logits) >= 0.5, {reference['dice']:.6g}." + slip)
     passed("evaluate", 5)

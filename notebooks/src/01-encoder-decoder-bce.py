@@ -515,25 +515,29 @@ check_train_one_epoch(train_one_epoch, DEVICE)
 # %% [markdown]
 # ### Task: one evaluation pass
 #
-# Write `evaluate(model, criterion, loader)`: the loss averaged over the batches and the Dice
-# of the predicted masks (probability at least 0.5), scored per batch with
-# `metrics.dice_score(pred, target)` and averaged over the batches; return both as
-# `{"loss": ..., "dice": ...}`. Evaluation must not change the model, and it needs no
-# gradients: computing them would keep every batch's intermediate results in memory for a
-# backward pass that never comes.
+# Write `evaluate(model, criterion, loader)`: the loss and the Dice of the predicted masks
+# (probability at least 0.5) as **means over the images** of the loader; return both as
+# `{"loss": ..., "dice": ...}`. Score each batch with `criterion(logits, targets)` (a mean
+# over its pixels) and `metrics.dice_score(pred, target)` (a mean over its images), and
+# weight each batch's value by its number of images: a loader without `drop_last` ends with
+# a smaller batch, and a plain mean of the per-batch values would let its few images count
+# as much as a full batch, so the result would depend on the batch size. Evaluation must not
+# change the model, and it needs no gradients: computing them would keep every batch's
+# intermediate results in memory for a backward pass that never comes.
 
 # %%
 def evaluate(model, criterion, loader) -> dict[str, float]:
-    # HINT: which mode, and which context manager turns off the recording for autograd? The network returns logits: what makes them probabilities?
+    # HINT: which mode, and which context manager turns off the recording for autograd? The network returns logits: what makes them probabilities? Add up value * len(images) and divide by the number of images
     ### BEGIN SOLUTION
     model.eval()
-    losses, dices = [], []
+    loss_sum, dice_sum, count = 0.0, 0.0, 0
     with torch.no_grad():
         for images, targets in loader:
             logits = model(images)
-            losses.append(criterion(logits, targets).item())
-            dices.append(metrics.dice_score(torch.sigmoid(logits) >= 0.5, targets))
-    return {"loss": sum(losses) / len(losses), "dice": sum(dices) / len(dices)}
+            loss_sum += criterion(logits, targets).item() * len(images)
+            dice_sum += metrics.dice_score(torch.sigmoid(logits) >= 0.5, targets) * len(images)
+            count += len(images)
+    return {"loss": loss_sum / count, "dice": dice_sum / count}
     ### END SOLUTION
 
 
@@ -558,15 +562,16 @@ for momentum in (0.1, models.BN_MOMENTUM):
 # %% [markdown]
 # On top of that, the weights change fast in the first epochs, so even the batches the
 # averages did see were computed by an older network. In eval mode every layer is then
-# normalised with statistics that do not fit, and the prediction can be far off although the
-# same network does well in training mode. This course's models therefore use
+# normalised with statistics that do not fit, and the prediction can be far off even when the
+# same weights, normalised with each batch's own statistics (training mode), already find
+# the cells; the cell after the two runs measures exactly that. This course's models therefore use
 # `models.BN_MOMENTUM` = 0.3. To see the difference, train the encoder-decoder with your two
 # functions for `LOOP_EPOCHS` epochs, once with momentum 0.1 and once with 0.3, from the
 # same initial weights and on the same batches:
 
 # %%
-def train_with_your_loop(momentum: float) -> list[float]:
-    """Train a fresh EncDec with train_one_epoch and evaluate; the val Dice of each epoch."""
+def train_with_your_loop(momentum: float) -> tuple[torch.nn.Module, list[float]]:
+    """Train a fresh EncDec with train_one_epoch and evaluate; the net and its val Dice per epoch."""
     config.seed_everything(SEED)
     net = models.EncDec(width=WIDTH, depth=DEPTH).to(DEVICE)
     for layer in net.modules():
@@ -582,10 +587,12 @@ def train_with_your_loop(momentum: float) -> list[float]:
         dice_per_epoch.append(val["dice"])
         print(f"momentum {momentum}, epoch {epoch}: train loss {train_loss:.3f}, "
               f"val loss {val['loss']:.3f}, val Dice {val['dice']:.3f}")
-    return dice_per_epoch
+    return net, dice_per_epoch
 
 
-loop_dice = {momentum: train_with_your_loop(momentum) for momentum in (0.1, models.BN_MOMENTUM)}
+loop_nets, loop_dice = {}, {}
+for momentum in (0.1, models.BN_MOMENTUM):
+    loop_nets[momentum], loop_dice[momentum] = train_with_your_loop(momentum)
 
 # %%
 stuck = {momentum: sum(dice < 0.05 for dice in dices) for momentum, dices in loop_dice.items()}
@@ -598,12 +605,39 @@ config.record_outcome("epochs stuck with momentum 0.3", stuck[models.BN_MOMENTUM
 
 # %% [markdown]
 # Compare the training losses of the two runs: they are the same, epoch by epoch, because in
-# training mode BatchNorm never looks at its running averages; only evaluation does. With
-# momentum 0.1 a network that learns well in training mode typically scores a Dice of
-# 0 on the validation images for the first few epochs: in eval mode its stale statistics
-# turn every pixel into background. When this course was written (quick mode, 64 x 64
-# synthetic cells, seed 0, 10 epochs) the Dice stayed at 0 for the first 6 of 10 epochs with momentum
-# 0.1 and for 2 of 10 with 0.3 (Dice below 0.05); the verdict above is this run's count. How many epochs it
+# training mode BatchNorm never looks at its running averages; only evaluation does. So the
+# two runs end with the same kind of network, and differ only in the statistics that eval
+# mode uses. To see that the stale statistics, not the weights, hold the Dice down, score the
+# momentum-0.1 network once more on the validation images, this time in training mode, where
+# each layer normalises with the statistics of the batch in hand (a copy, so that the
+# running averages stay as they were):
+
+# %%
+import copy
+
+
+def dice_in_training_mode(net: torch.nn.Module) -> float:
+    """Validation Dice with BatchNorm normalising each batch with its own statistics."""
+    probe = copy.deepcopy(net).train()
+    with torch.no_grad():
+        masks = [(torch.sigmoid(probe(images)) >= 0.5, targets) for images, targets in val_loader]
+    return metrics.dice_score(torch.cat([m for m, _ in masks]), torch.cat([t for _, t in masks]))
+
+
+train_mode_dice = dice_in_training_mode(loop_nets[0.1])
+print(f"momentum 0.1, after epoch {LOOP_EPOCHS}: validation Dice {loop_dice[0.1][-1]:.3f} in "
+      f"eval mode (running averages), {train_mode_dice:.3f} in training mode (batch statistics)")
+config.record_outcome("momentum 0.1: train-mode minus eval-mode val Dice",
+                      train_mode_dice - loop_dice[0.1][-1])
+
+# %% [markdown]
+# With momentum 0.1 a network that has already learnt to find the cells (its training-mode
+# Dice, just above) typically scores a Dice near 0 on the validation images in eval mode for
+# the first few epochs: its stale running statistics turn every pixel into background. The
+# counts printed above are this run's; the course's own tests check that in quick mode the
+# momentum-0.1 run stays near 0 for most of its epochs while the 0.3 run leaves 0 within a
+# few. (Training-mode evaluation is a diagnosis, not a fix: it makes each prediction
+# depend on the other images in the batch.) How many epochs it
 # takes depends on the number of batches per epoch and on how fast the weights move, which
 # is why a bigger momentum matters most in short runs like the ones in this course. If a
 # validation score sits at 0 while the training loss falls, suspect the eval-mode

@@ -16,15 +16,17 @@
 #   how the centred one breaks a convolutional network's translation equivariance on purpose;
 # - turn class frequencies into BCE weights and know what `pos_weight` does;
 # - train with seven losses and compare Dice, IoU, sensitivity, specificity, boundary length
-#   and how confident the probabilities are, telling real differences from seed noise;
+#   and how confident the probabilities are, telling real differences from noise with a sign
+#   test over seeds and a bootstrap confidence interval over test images;
 # - see with a slider how the focal loss's gamma moves the loss onto the pixels a model
 #   gets wrong.
 
 # %% [markdown]
 # ## Parameters
 #
-# Each loss trains the same encoder-decoder, once per seed in `SEEDS`: a difference between
-# two losses only means something if it keeps its direction from seed to seed. In quick
+# Each loss trains the same encoder-decoder, once per seed in `SEEDS`, so that a difference
+# between two losses can be told from the noise of a single training run (how far three
+# seeds go is worked out in the comparison below). In quick
 # mode every model is scored on the first `TEST_IMAGES` test images rather than on all of
 # them: predicting the whole test set after each of the 21 trainings took a fifth of the
 # lesson's time. Full mode scores on the whole test set.
@@ -164,8 +166,26 @@ for name, logits in certain.items():
 # $p = 0.3$ outside the cell costs 0.09 instead of 0.3. As with Dice, compute the loss per
 # image and average over the batch.
 #
-# Dice and IoU rank hard masks the same way ($J = D / (2 - D)$), so do not expect a large
-# difference in the scores; what the losses reward on the way there differs.
+# For one image, IoU is a function of Dice, $J = D / (2 - D)$, and an increasing one, so the
+# two rank the masks *of one image* the same way; do not expect a large difference between
+# the two losses' scores. Averaged over a test set they can disagree, because the mean of
+# $D/(2 - D)$ is not a function of the mean of $D$: two images, model A with Dice 1.0 and
+# 0.5, model B with 0.76 on both:
+
+# %%
+def iou_from_dice(d: float) -> float:
+    return d / (2 - d)
+
+
+for model_name, dices in (("A", (1.0, 0.5)), ("B", (0.76, 0.76))):
+    ious = [iou_from_dice(d) for d in dices]
+    print(f"model {model_name}: Dice {dices} -> mean {sum(dices) / 2:.3f}; IoU "
+          f"({ious[0]:.3f}, {ious[1]:.3f}) -> mean {sum(ious) / 2:.3f}")
+
+# %% [markdown]
+# B wins on mean Dice and A on mean IoU: IoU punishes a poor image harder (Dice 0.5 is IoU
+# 1/3), so a model with one bad image and one perfect one can rank differently under the two
+# means. What the losses reward on the way there differs too.
 
 # %% [markdown]
 # ### Task: `JaccardLoss`
@@ -261,6 +281,12 @@ print(f"inverse-frequency weights {by_hand:.4f} = pos_weight version {with_pos_w
 # $p_t = 0.9$ keeps $(0.1)^2 = 1\%$ of its BCE, while a misclassified pixel with
 # $p_t = 0.3$ keeps $0.7^2 = 49\%$. The optional $\alpha_t$ is a class weight as in weighted
 # BCE ($\alpha$ for cell pixels, $1 - \alpha$ for background); `alpha=None` leaves it out.
+# Mind its direction in the paper: Lin et al. found $\alpha = 0.25$ best with $\gamma = 2$,
+# for the *rare* foreground class, so their $\alpha$ **lowers** the weight of the rare class
+# (0.25 against 0.75 for the background). The modulating factor already moves so much of the
+# loss onto the hard pixels, most of them in the rare class, that $\alpha$ pulls some of it
+# back. Where a summary says the focal loss raises the weight of rare classes (lecture 004's
+# slide does), that is the work of $(1 - p_t)^\gamma$, not of $\alpha$.
 #
 # **The exercise sheet's formula differs.** Written with the two terms of BCE, it multiplies
 # only the cell term by $(1 - \sigma(x))^\gamma$ and leaves the background term
@@ -303,6 +329,37 @@ from course_utils.checks.losses import check_focal_loss
 check_focal_loss(FocalLoss)
 
 # %% [markdown]
+# The factor $(1 - p_t)^\gamma$ is what the focal loss keeps of the **loss**. Training
+# follows the **gradient**, which falls less. With respect to the logit, BCE's gradient has
+# size $1 - p_t$; the focal loss's, by the product rule, has size
+# $(1 - p_t)^\gamma\,[(1 - p_t) - \gamma\,p_t \log p_t]$, so it keeps
+# $(1 - p_t)^{\gamma - 1}\,[(1 - p_t) - \gamma\,p_t \log p_t]$ of BCE's gradient. Your
+# `FocalLoss` under autograd, next to that formula, for cell pixels ($y = 1$, so
+# $p_t = \sigma(x)$):
+
+# %%
+p_true = torch.tensor([0.5, 0.8, 0.9, 0.99], dtype=torch.float64)
+logit_t = torch.logit(p_true).requires_grad_()
+ones = torch.ones_like(logit_t)
+bce_each = F.binary_cross_entropy_with_logits(logit_t, ones, reduction="none")
+focal_each = torch.stack([FocalLoss(GAMMA)(logit_t[i:i + 1], ones[i:i + 1])
+                          for i in range(len(p_true))])  # one pixel at a time
+(bce_grad,) = torch.autograd.grad(bce_each.sum(), logit_t)
+(focal_grad,) = torch.autograd.grad(focal_each.sum(), logit_t)
+loss_kept, grad_kept = focal_each / bce_each, focal_grad.abs() / bce_grad.abs()
+torch.testing.assert_close(loss_kept, (1 - p_true) ** GAMMA)
+torch.testing.assert_close(grad_kept, (1 - p_true) ** (GAMMA - 1) *
+                           ((1 - p_true) - GAMMA * p_true * torch.log(p_true)))
+print(f"{'p_t':>5} {'loss kept':>10} {'gradient kept':>14}")
+for pt, lk, gk in zip(p_true.tolist(), loss_kept.tolist(), grad_kept.tolist(), strict=True):
+    print(f"{pt:>5.2f} {lk:>10.2%} {gk:>14.2%}")
+
+# %% [markdown]
+# At $p_t = 0.8$ the loss is cut to 4 % but the gradient only to about 11 %: a pixel on the
+# right side is still pushed on, though about nine times more gently than under BCE. The
+# extra term $-\gamma\,p_t\log p_t$ comes from the factor itself, which shrinks as
+# $p_t$ grows and so adds its own pull towards 1.
+#
 # Four pixels, two easy and two hard, under BCE, your focal loss and the sheet's version
 # ($\gamma = 2$):
 
@@ -409,6 +466,46 @@ for size in (SIZE // 4, SIZE // 2, SIZE):
 # $\lambda$ would therefore regularise half as strongly at 128 x 128 as at 64 x 64. This
 # lesson scales it with the image size, `TV_LAMBDA = 5.0 * SIZE / 64`: 5 in quick mode and
 # 10 in full mode, so that both modes weigh the outline alike.
+#
+# Which outlines count as short? The TV above adds the absolute changes along rows and
+# along columns separately (the *anisotropic* TV), so on a hard mask it counts the outline
+# in **city-block** length: a step along a diagonal costs one horizontal plus one vertical
+# pixel edge, $\sqrt 2$ times its Euclidean length. Three shapes of about equal area on a
+# 128 x 128 grid: a square along the pixel axes, a disc, and the square turned by 45°.
+# Their summed TV (pixel edges along the outline) against the Euclidean perimeter:
+
+# %%
+import math
+
+
+def city_block_length(mask: torch.Tensor) -> float:
+    """Summed anisotropic TV of a hard mask (H, W): its outline in pixel edges."""
+    return ((mask[1:, :] - mask[:-1, :]).abs().sum() + (mask[:, 1:] - mask[:, :-1]).abs().sum()).item()
+
+
+rows, cols = torch.meshgrid(torch.arange(128.0) - 63.5, torch.arange(128.0) - 63.5, indexing="ij")
+side = 60.0  # the aligned square's side; the others get the same area
+radius, half_diagonal = side / math.pi ** 0.5, side / 2 ** 0.5
+shapes = {
+    "square along the axes": ((rows.abs() <= side / 2) & (cols.abs() <= side / 2), 4 * side),
+    "disc": (rows**2 + cols**2 <= radius**2, 2 * math.pi * radius),
+    "square turned by 45°": (rows.abs() + cols.abs() <= half_diagonal, 4 * side),
+}
+print(f"{'shape':22s} {'area':>6s} {'TV (edges)':>11s} {'perimeter':>10s} {'ratio':>6s}")
+for name, (mask, perimeter) in shapes.items():
+    tv_edges = city_block_length(mask.float())
+    print(f"{name:22s} {int(mask.sum()):>6d} {tv_edges:>11.0f} {perimeter:>10.1f} "
+          f"{tv_edges / perimeter:>6.2f}")
+
+# %% [markdown]
+# The aligned square is charged its true perimeter; the disc $4/\pi \approx 1.27$ times
+# its perimeter (it costs as much as the square around it); the turned square
+# $\sqrt 2 \approx 1.41$ times. Of shapes with one area, the anisotropic TV therefore
+# prefers the square along the axes to the disc, which the Euclidean length would prefer,
+# and it penalises diagonal edges most: the term pulls outlines towards the pixel axes.
+# The *isotropic* TV, $\operatorname{mean} \sqrt{(\Delta_i p)^2 + (\Delta_j p)^2}$,
+# removes most of that bias; for round cells it is the better prior, though it needs a
+# small constant under the root to keep its gradient finite where $p$ is flat.
 
 # %% [markdown]
 # ## Two more priors: centred and sparse
@@ -556,6 +653,8 @@ for shift in (0, SHIFT, 2 * SHIFT, 3 * SHIFT):
 #   image; the true masks' value is printed for reference;
 # - **pieces**: connected components per mask (a single cell per image is the truth);
 # - **unsure**: the share of pixels with a probability between 0.1 and 0.9.
+#
+# Each image's own Dice is kept too, for the confidence intervals further down.
 
 # %%
 from course_utils import topology
@@ -577,6 +676,7 @@ def summarise(probs: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
         "boundary": boundary_length(masks).mean().item(),
         "pieces": sum(topology.count_components(m) for m in masks) / len(masks),
         "unsure": ((probs > 0.1) & (probs < 0.9)).float().mean().item(),
+        "per-image Dice": metrics.per_image_scores(masks, target)["Dice"],
     }
 
 
@@ -649,14 +749,19 @@ print(f"Dice, loss to loss:  {loss_spread:.3f} between the highest and the lowes
 print(verdicts.describe_ratio("the spread between the losses' mean Dice, compared with the "
                               "median seed-to-seed spread,", loss_spread, typical_seed_spread,
                               tie=0.5))
+names = list(criteria)
+pairs = [(x, y) for i, x in enumerate(names) for y in names[i + 1:]]
+wider = sum(abs(mean[x]["Dice"] - mean[y]["Dice"]) > typical_seed_spread for x, y in pairs)
+print(f"{wider} of {len(pairs)} pairs of losses differ in mean Dice by more than that median "
+      f"seed-to-seed spread ({typical_seed_spread:.3f}).")
 
 # %% [markdown]
 # When the two spreads are of the same size, one run per loss cannot rank the losses on
-# Dice: another seed could reverse the order. The way out is to compare each loss with BCE
-# **trained with the same seed** (same initial weights, same batches), and to believe only a
-# difference that keeps its direction in every seed. The table shows, for each loss, the
-# lowest and the highest of these same-seed differences; the lines under it say which
-# differences kept their direction in this run.
+# Dice: another seed could reverse the order, for every pair closer than a seed-to-seed
+# spread. A fairer comparison pairs each loss with BCE **trained with the same seed** (same
+# initial weights, same batches), so that the luck of the start cancels in part. The table
+# shows, for each loss, the lowest and the highest of these same-seed differences; the
+# lines under it say which differences kept their direction in every seed of this run.
 
 # %%
 paired = ["Dice", "sensitivity", "specificity", "boundary", "unsure"]
@@ -687,7 +792,8 @@ def same_direction(name: str) -> str:
             mixed.append(c)
     if not kept:
         return f"{name} vs BCE: no difference kept its direction ({', '.join(mixed)})."
-    return (f"{name} vs BCE: {', '.join(kept)} in every seed"
+    every = verdicts.sign_test([1.0] * len(SEEDS))  # the sign test's p for all seeds alike
+    return (f"{name} vs BCE: {', '.join(kept)} in every seed (p = {every:g} each)"
             + (f"; {', '.join(mixed)} either way." if mixed else "."))
 
 
@@ -706,6 +812,61 @@ config.record_outcome("Focal Dice change, largest size",
 config.record_outcome("loss-to-loss Dice spread", loss_spread)
 
 # %% [markdown]
+# ### How much is "in every seed" worth? The sign test
+#
+# Suppose a loss made no difference at all. Each seed's difference would then be as likely
+# positive as negative, like a coin toss, and all three seeds would agree in sign with
+# probability $2 \times (1/2)^3 = 1/4$. That is the **sign test**: its $p$ is the
+# probability, if there were no effect, of signs at least as lopsided as those seen
+# (`verdicts.sign_test`). Three seeds of one sign give $p = 0.25$, and three seeds can give
+# nothing smaller; it takes six seeds that all agree to reach $p = 2/64 \approx 0.03$. The
+# table above makes many such comparisons at once, so some will keep their direction by
+# chance alone:
+
+# %%
+comparisons = len(paired_diffs)
+kept_all = sum(len({d > 0 for d in diffs}) == 1 and 0 not in diffs
+           for diffs in paired_diffs.values())
+print(f"{kept_all} of {comparisons} comparisons kept their direction in all {len(SEEDS)} seeds; "
+      f"with no effect anywhere, about {comparisons * verdicts.sign_test([1.0] * len(SEEDS)):.1f} "
+      f"would (p = {verdicts.sign_test([1.0] * len(SEEDS)):g} each).")
+
+# %% [markdown]
+# So "kept its direction in every seed" is a filter, not a proof: with three seeds, a
+# difference that passes it could still be noise one time in four. Trust it more when it
+# also has a reason (weighted BCE's masks *must* grow, see Question 1), when it is large
+# against the seed-to-seed spread, or when it holds with more seeds.
+#
+# ### A confidence interval over the test images
+#
+# The seeds measure one kind of noise: how much a training run moves. Another is which
+# test images happened to be scored. Other images from the same source would give a
+# somewhat different mean Dice, and a difference between two models is only as solid as
+# it is large against that. The **paired bootstrap** estimates this without new data: draw
+# as many images as the test set has, with replacement, from the test images; take the mean
+# of the two models' per-image Dice differences on that draw (paired: each image brings the
+# difference of its two scores, so the images' own difficulty cancels); repeat a few
+# thousand times. The middle 95 % of those means is a **95 % confidence interval** (CI) of
+# the mean difference. `verdicts.compare` prints it when it gets per-image scores, and the
+# sign test over the seeds when it gets the seeds' differences. Here each loss against BCE,
+# with each image's Dice averaged over the seeds first:
+
+# %%
+seed_mean_dice = {name: torch.stack([results[name, s]["per-image Dice"] for s in SEEDS]).mean(0)
+                  for name in criteria}
+for name in names[1:]:
+    verdicts.compare(name, {"Dice": seed_mean_dice[name]}, "BCE", {"Dice": seed_mean_dice["BCE"]},
+                     seed_diffs={"Dice": paired_diffs[name, "Dice"]})
+
+# %% [markdown]
+# Read the two together. An interval that excludes 0 says that *these* trained models differ
+# by more than the choice of test images explains; it says nothing about a fresh training
+# run, which is what the seeds are for. An interval that straddles 0 says that even these
+# models cannot be told apart on a test set of this size. And a sign test's $p = 0.25$ next
+# to a narrow interval away from 0 says the difference is real for these runs but three
+# seeds are too few to say it would come back.
+
+# %% [markdown]
 # The validation Dice after each epoch, for the first seed:
 
 # %%
@@ -715,8 +876,17 @@ fig = plotting.plot_history(histories, keys=("val_dice",))
 # Quick mode's budget is short: the validation Dice typically sits near 0 for the first
 # epoch or two (the eval-mode BatchNorm lag of lesson 01) and rises only then, so the models
 # compared here have just started to converge, and many of their pixels are still unsure.
-# Full mode trains 30 epochs on 128 x 128 images: expect higher scores, fewer unsure pixels
-# and smaller gaps there, and read its verdict lines rather than these notes' numbers.
+# A quick-mode comparison therefore measures **how fast** each loss brings a model along as
+# much as **where** it leads: a loss whose gradients fade early (the focal loss) or that
+# pulls neighbours together (TV) can look worse after three epochs and tie after thirty.
+#
+# **In full mode expect the losses to tie on Dice.** Measured on the synthetic twin (version
+# 3, benchmarks/README.md), 30 epochs at 128 x 128, seed means over 0, 1 and 2: the seven
+# losses' mean Dice lay within 0.004 of each other on an NVIDIA H100 and within 0.003 on a
+# 2-core CPU, BCE and the Dice loss both at about 0.956; what stayed was the shape of the
+# probabilities and outlines (on the CPU run the focal loss left the most unsure pixels, and
+# BCE + TV drew the shortest outline, in every seed). Read your full-mode verdict lines
+# rather than these notes' numbers.
 
 # %% [markdown]
 # ### What to notice
@@ -726,17 +896,20 @@ fig = plotting.plot_history(histories, keys=("val_dice",))
 # means quick mode (64 x 64 synthetic cells, 3 epochs, seeds 0, 1 and 2).
 #
 # - **Overlap is close to a tie.** The mean Dice of all seven losses typically lie within
-#   about two hundredths of each other, only a few times the seed-to-seed spread of a single
-#   loss (2.9 times when this course was written; this run's ratio is printed above), and
-#   most pairs of losses differ by less than that spread. The imbalance (one cell
-#   pixel in four) is mild, and BCE already finds the cells, so none of the imbalance
-#   remedies buys a better mask on this budget; some cost a little Dice. Focal and the
-#   squared Jaccard loss typically stay within seed noise of BCE.
+#   a few hundredths of each other, only a few times the seed-to-seed spread of a single
+#   loss (this run's ratio is printed above, and the line under it counts the pairs of
+#   losses further apart than a seed-to-seed spread). The imbalance (one cell pixel in four)
+#   is mild, and BCE already finds the cells, so none of the imbalance remedies buys a
+#   better mask on this budget; some cost a little Dice, which in quick mode is partly a
+#   slower start. Focal and the squared Jaccard loss typically stay within seed noise of
+#   BCE.
 # - **Weighted BCE trades specificity for sensitivity.** Counting each cell pixel about 2.6
 #   times makes a missed cell pixel cost more than a false alarm, so the masks grow: more of
 #   the cell is found (higher sensitivity) and more background is taken (lower specificity,
 #   longer outline). This is the most reliable effect in the table: when the course was
-#   written it kept its direction in every seed.
+#   written it kept its direction in every seed, and unlike most lines it has a reason that
+#   does not depend on the run (Question 1), so its sign test's $p = 0.25$ is not the whole
+#   evidence.
 # - **The plain Jaccard loss leans the same way.** Its gradient pushes a missed cell pixel up
 #   $1/J$ times as hard as it pushes a false alarm down (the intersection grows with a cell
 #   pixel's probability, while a background pixel only enlarges the union), so while the
@@ -755,8 +928,8 @@ fig = plotting.plot_history(histories, keys=("val_dice",))
 #   towards its neighbours', which works against BCE pushing the pixels along the edge to 0
 #   or 1: the maps get less sharp (more unsure pixels), and the masks lose accuracy along the
 #   outline (when the course was written, lower Dice in every seed of 0-2 in quick mode; in
-#   full mode on a GPU the cost shrank to between -0.006 and 0, and the outline got shorter
-#   in every seed). Whether the outline gets
+#   full mode on an H100, twin version 3, the cost shrank to between -0.006 and 0, and the
+#   outline got shorter in every seed). Whether the outline gets
 #   shorter depends on the run and the budget: look at the boundary column of the verdict
 #   line. Every loss already gives one piece per mask, so TV finds no specks or holes to
 #   clean up; it can only smooth and pull in an outline that is genuinely ragged in the true
@@ -794,6 +967,64 @@ for name, p in probs.items():
 ax.set(yscale="log", xlabel="predicted probability", ylabel="test pixels")
 ax.legend(fontsize=8, loc="upper center", ncol=3)
 fig.tight_layout()
+
+# %% [markdown]
+# Are the unsure probabilities *too* unsure? A **reliability diagram** answers that: sort the
+# test pixels into ten bins by their predicted probability, and plot, per bin, the share of
+# pixels that really are cell against the bin's mean probability. A calibrated model lies on
+# the diagonal: of the pixels it gives 0.7, 70 % are cell. Above the diagonal for
+# probabilities over 0.5 (and below it under 0.5) means **underconfident**: the pixels are
+# right more often than the probabilities say. For three of the losses (first seed):
+
+# %%
+def reliability(p: torch.Tensor, y: torch.Tensor, bins: int = 10):
+    """Per probability bin: mean probability, share of cell pixels, pixel count."""
+    p, y = p.flatten().double(), y.flatten().double()
+    index = (p * bins).long().clamp(max=bins - 1)
+    count = torch.bincount(index, minlength=bins).double()
+    mean_p = torch.bincount(index, weights=p, minlength=bins) / count.clamp(min=1)
+    share = torch.bincount(index, weights=y, minlength=bins) / count.clamp(min=1)
+    return mean_p, share, count
+
+
+fig, ax = plt.subplots(figsize=(4.4, 4.2))
+ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="calibrated")
+underconfidence = {}
+for name in ("BCE", "Focal", "Dice"):
+    mean_p, share, count = reliability(probs[name], truth)
+    used = count > 0
+    ax.plot(mean_p[used], share[used], marker="o", ms=4, label=name)
+    unsure = (probs[name] > 0.1) & (probs[name] < 0.9)
+    confidence = torch.maximum(probs[name], 1 - probs[name])[unsure].double().mean().item()
+    right = ((probs[name] >= 0.5) == truth.bool())[unsure].double().mean().item()
+    calibration_error = ((count / count.sum()) * (share - mean_p).abs()).sum().item()
+    word = "underconfident" if right > confidence + 0.02 else (
+        "overconfident" if right < confidence - 0.02 else "about calibrated")
+    print(f"{name:6s} unsure pixels: mean confidence {confidence:.2f}, right {right:.2f} "
+          f"({word}); calibration error over all pixels {calibration_error:.3f}")
+    underconfidence[name] = right - confidence
+ax.set(xlabel="mean predicted probability (bin)", ylabel="share of cell pixels",
+       xlim=(0, 1), ylim=(0, 1), aspect="equal")
+ax.legend(fontsize=8, loc="upper left")
+fig.tight_layout()
+print(verdicts.describe_ratio("the focal model's excess of right answers over confidence on "
+                              "its unsure pixels, compared with BCE's,",
+                              underconfidence["Focal"], underconfidence["BCE"], tie=0.2))
+config.record_outcome("Focal unsure pixels: right minus confidence", underconfidence["Focal"])
+config.record_outcome("Focal minus BCE underconfidence",
+                      underconfidence["Focal"] - underconfidence["BCE"])
+
+# %% [markdown]
+# The printed lines compare, for each model's unsure pixels (probability between 0.1 and
+# 0.9), how confident it is on average (the larger of $p$ and $1 - p$) with how often its
+# mask is right there; the calibration error is the pixel-weighted mean distance of the
+# curve from the diagonal. A model whose loss stops pushing correct pixels towards 0 or 1
+# ends up underconfident: right more often than it says. After three epochs of quick mode
+# every model tends to be somewhat underconfident (none has had time to push its pixels
+# out); the focal model typically most, with the S-shaped curve of an underconfident model,
+# which is what its vanishing gradient for correct pixels predicts. The Dice loss does not
+# score probabilities pixel by pixel at all, so nothing ties its curve to the diagonal.
+# Lesson 07 turns such probabilities into a threshold.
 
 # %% [markdown]
 # ## The focal loss up close: a gamma slider
@@ -876,13 +1107,15 @@ print(f"(background is {(y == 0).double().mean():.1%} of the pixels, misclassifi
 # %% [markdown] points=2
 # ### BEGIN SOLUTION
 # The focal loss multiplies each pixel's BCE by $(1 - p_t)^\gamma$. Once a pixel is on the
-# right side with moderate confidence, say $p_t = 0.8$, its loss and gradient are cut to a
-# few percent, so training stops pushing it towards 0 or 1. The threshold 0.5 only asks
-# which side a pixel is on, and that is right about as often as with BCE, so Dice and IoU
-# barely change. It matters when the probabilities are used as numbers: choosing another
-# threshold (many pixels sit near it and would flip), averaging models, or reading the
-# probability as the chance of being right (the focal model is underconfident). Lesson 07's
-# threshold slider shows the first effect.
+# right side with moderate confidence, say $p_t = 0.8$, its loss is cut to 4 % and its
+# gradient to about 11 % of BCE's, so training pushes it on towards 0 or 1 far more gently
+# (and, on a short budget, hardly at all). The threshold 0.5 only asks which side a pixel is
+# on, and that is right about as often as with BCE, so Dice and IoU barely change. It
+# matters when the probabilities are used as numbers: choosing another threshold (many
+# pixels sit near it and would flip), averaging models, or reading the probability as the
+# chance of being right. The reliability diagram measures the last: where the focal model's
+# unsure pixels are right more often than their probabilities say, it is underconfident.
+# Lesson 07's threshold slider shows the first effect.
 # ### END SOLUTION
 
 # %% [markdown]
@@ -907,8 +1140,12 @@ print(f"(background is {(y == 0).double().mean():.1%} of the pixels, misclassifi
 #   prior deliberately is not.
 # - On these cells and this budget the losses come close on Dice, within a few times the
 #   seed-to-seed spread; they differ more in where the errors go (weighted BCE, plain
-#   Jaccard) and in how confident the probabilities are (Focal, Dice). Compare losses seed
-#   by seed, and believe only the differences that keep their direction.
+#   Jaccard) and in how confident the probabilities are (Focal, Dice). In quick mode the
+#   comparison also measures how fast each loss converges; in full mode the Dice scores tie.
+# - Compare losses seed by seed and image by image. Three seeds of one sign are weak
+#   evidence (sign test $p = 0.25$ with no effect at all); a paired bootstrap interval over
+#   the test images says how much the choice of test images alone could move a difference,
+#   and nothing about another training run.
 #
 # **References**
 #

@@ -101,8 +101,11 @@ print(f"{len(shapes)} convolutions; the bottleneck's grid is {grid} x {grid}, "
 # the input (the last line above says so, counted from the shapes). Whatever the decoder knows about *where exactly* the outline runs must pass
 # through that coarse grid: `width` numbers per grid cell, which say *what* is in the patch
 # far better than *where*. Pooling keeps the strongest response in each 2 x 2 window and
-# forgets where in the window it was; `depth` poolings forget the position to within
-# `2**depth` pixels. For an $H \times W$ image and depth $D$ the bottleneck holds
+# forgets where in the window it was; after `depth` poolings the grid itself places things
+# only to within `2**depth` pixels. Finer position survives only as far as the `width`
+# numbers of a grid cell encode it (how much of the patch is cell, how strong an edge
+# response was), which they do, but loosely: the encoder-decoder below still draws much of
+# its outline within a pixel of the truth, just less of it than the U-Net. For an $H \times W$ image and depth $D$ the bottleneck holds
 # $\text{width} \cdot \frac{H}{2^D} \cdot \frac{W}{2^D}$ numbers, a $4^D$-th of the pixels
 # times the channels. Upsampling then copies each value into a block, so the decoder starts
 # from blocky maps and its 3 x 3 convolutions can only smooth them.
@@ -274,8 +277,10 @@ config.record_outcome("encdec over unet train loss", loss_ratio)
 # the score is their harmonic mean (`metrics.boundary_f1`).
 
 # %%
-scores = {name: training.test_scores(model, test_loader, DEVICE, tolerance=TOLERANCE)
-          for name, model in (("EncDec", encdec), ("UNet", unet))}
+per_image = {name: training.test_scores(model, test_loader, DEVICE, tolerance=TOLERANCE,
+                                       per_image=True)
+             for name, model in (("EncDec", encdec), ("UNet", unet))}
+scores = {name: {k: v.mean().item() for k, v in row.items()} for name, row in per_image.items()}
 print(f"{'':8s}" + "".join(f"{k:>13s}" for k in scores["UNet"]))
 for name, row in scores.items():
     print(f"{name:8s}" + "".join(f"{v:13.3f}" for v in row.values()))
@@ -284,7 +289,7 @@ for key in ("Dice", "boundary F1"):
                          echo=False)
 
 # %%
-gaps = verdicts.compare("the U-Net", scores["UNet"], "the encoder-decoder", scores["EncDec"])
+gaps = verdicts.compare("the U-Net", per_image["UNet"], "the encoder-decoder", per_image["EncDec"])
 wider = "wider" if gaps["boundary F1"] > gaps["Dice"] else "not wider"
 print(f"The gap on the outline score is {wider} than the gap on Dice "
       f"({gaps['boundary F1']:+.3f} against {gaps['Dice']:+.3f}).")
@@ -295,14 +300,18 @@ for key, gap in gaps.items():
 # What to expect, and why: the skips hand the decoder the full-resolution features, so the
 # U-Net usually wins on every score, and by more on the outline score than on Dice, because
 # the skips help where the outline runs and Dice is dominated by the easy interior. Read the
-# two lines above for what *your* run shows. How large the gaps are depends on the image
-# size and the budget. Measured on the synthetic twin with seeds 0, 1 and 2: quick mode
-# (64 x 64, 10 epochs) gave the U-Net a lead of +0.036 to +0.040 Dice and +0.19 to +0.21
-# boundary F1; in full mode (128 x 128, 30 epochs, on a GPU) both networks get better and
-# the gaps shrink to about +0.011 Dice and +0.06 to +0.07 boundary F1: the encoder-decoder's
-# 8 x 8 grid and longer training let it draw a fair outline too. The outline gap stayed
-# the wider one in all six runs, but how wide depends on the setting, and the U-Net's lead
-# on Dice is small enough in full mode to sit within the labels' own wobble (lesson 00).
+# lines above for what *your* run shows. Each gap comes with a 95 % confidence interval
+# from a paired bootstrap over the test images (lesson 02): how much the gap could move on
+# other test images for these two trained networks. It says nothing about another seed;
+# this lesson trains one. How large the gaps are depends on the image size and the budget:
+# in quick mode, with seeds 0, 1 and 2 on one machine, the U-Net led by a few hundredths of
+# Dice and about two tenths of boundary F1. **In full mode expect smaller gaps**: on the
+# synthetic twin (version 3) with 128 x 128 images, 30 epochs and seeds 0, 1 and 2 on an
+# NVIDIA H100 (benchmarks/README.md), both networks got better and the gaps shrank to about
+# +0.01 Dice and +0.06 to +0.07 boundary F1: the encoder-decoder's 8 x 8 grid and longer
+# training let it draw a fair outline too. The outline gap stayed the wider one in all six
+# runs, but how wide depends on the setting, and the U-Net's lead on Dice is small enough in
+# full mode to sit within the labels' own wobble (lesson 00).
 
 # %% [markdown]
 # ## Looking at the outlines
@@ -366,10 +375,10 @@ config.record_outcome("first-layer gradient ratio unet/encdec", grad_norms["UNet
 # of nine convolutions neither vanishes nor explodes at initialisation; the long path
 # loses something, but not orders of magnitude, and the sheet's statement is really about
 # deep networks, where the product of many Jacobians drifts far from one. Measured on the
-# synthetic twin with seeds 0, 1 and 2: in quick mode (64 x 64, `WIDTH` 32) the U-Net's
-# first-layer gradient came out 1.2, 1.7 and 1.9 times larger; in full mode (128 x 128,
-# `WIDTH` 64) 2.1, 2.3 and 1.6 times; on the course's real cell images, full mode, 2.6
-# times (0.275 against 0.106).
+# synthetic twin with seeds 0, 1 and 2, on one machine: in quick mode (64 x 64, `WIDTH`
+# 32) the U-Net's first-layer gradient came out one to two times larger; in full mode
+# (128 x 128, `WIDTH` 64) about two times; on the course's real cell images, full mode,
+# about three times.
 # So the skips do help the gradient reach the first layer, as the sheet says, and more so
 # in the larger setting; at this depth, though, the encoder-decoder trains too, and what
 # the skips change most visibly is the *information* the decoder receives, as the outlines
@@ -420,15 +429,17 @@ config.record_outcome("first-layer gradient ratio unet/encdec", grad_norms["UNet
 # ## Conclusion
 #
 # - `depth` poolings leave the encoder-decoder's bottleneck with a grid `2**depth` times
-#   coarser than the image (4 x 4 for 64 x 64 with depth 4, 8 x 8 in full mode), and
-#   position detail below `2**depth` pixels does not get through.
+#   coarser than the image (4 x 4 for 64 x 64 with depth 4, 8 x 8 in full mode); position
+#   finer than `2**depth` pixels gets through only as far as the channels encode it, which
+#   is loosely: the outline suffers more than the interior.
 # - A U-Net concatenates each encoder map, taken before pooling, into the decoder step of the
 #   same size; every decoder convolution and the head then read `2 * width` channels.
 # - On the same budget the U-Net usually scores higher on Dice and IoU and on boundary F1:
 #   the skips sharpen the outline. The printed verdicts say what your run shows.
 # - Skips also shorten the path of the gradient to the first layer; how much that matters
-#   depends on depth, width, image size and data (1.2 to 1.9 times larger on the twin in
-#   quick mode, 1.6 to 2.3 in full mode, 2.6 times on the real cells in full mode).
+#   depends on depth, width, image size and data (one to two times larger on the twin in
+#   quick mode, about two in full mode, about three on the real cells in full mode, on one
+#   machine each).
 # - `course_utils.models.UNet` is the reference version the next lessons build on.
 #
 # **References**
