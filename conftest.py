@@ -95,7 +95,8 @@ def pytest_runtest_teardown(item, nextitem):
     lesson = _lesson_of(item)
     if lesson is None or (nextitem is not None and nextitem.parent is item.parent):
         return
-    from course_utils import config, runner
+    from course_utils import config
+    from course_utils.instructor import runner
 
     executed = _CELL_OUTPUTS.pop(lesson, {})
     nb = nbformat.read(str(item.fspath), as_version=4)

@@ -42,10 +42,10 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from course_utils import data, runner, training  # noqa: E402
-from course_utils.data import decoded, readers  # noqa: E402
-from course_utils.models import DilatedNet, EncDec, UNet  # noqa: E402
+from course_utils import data, training
+from course_utils.data import decoded, readers
+from course_utils.instructor import runner
+from course_utils.models import DilatedNet, EncDec, UNet
 
 BATCH_SIZE = 16
 SECTIONS = ("data", "decode", "loop", "layout", "series", "cuda")

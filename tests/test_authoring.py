@@ -9,8 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from course_utils import authoring
-from course_utils.authoring import AuthoringError
+from course_utils.instructor import authoring
+from course_utils.instructor.authoring import AuthoringError
 
 LESSON = '''\
 # %% [markdown]

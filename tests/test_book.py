@@ -23,7 +23,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_notebooks_built import TRIVIAL, _outside_lines, _region_lines, hidden_test_lines
 
-from course_utils import authoring, book, runner
+from course_utils.instructor import authoring, book, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED_DIR = ROOT / "test-output" / "executed"  # where the root conftest.py writes them

@@ -45,8 +45,8 @@ import lab_page as lp
 import nbformat
 import pytest
 
-from course_utils import hublink
-from course_utils.authoring import KERNELSPEC
+from course_utils.instructor import hublink
+from course_utils.instructor.authoring import KERNELSPEC
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_DIR = ROOT / "test-output" / "browser"

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from course_utils import authoring
+from course_utils.instructor import authoring
 
 NOTEBOOKS = authoring.NOTEBOOKS
 LESSONS = [source.stem for source in authoring.lesson_sources()]

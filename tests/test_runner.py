@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from course_utils import runner
+from course_utils.instructor import runner
 
 
 @pytest.fixture

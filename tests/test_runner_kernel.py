@@ -4,7 +4,7 @@ bounded time and is named, and ``--set`` overrides a lesson's parameters."""
 import nbformat
 import pytest
 
-from course_utils import runner
+from course_utils.instructor import runner
 
 # The two sliders' cells as the lessons build them, on tiny maps. nbclient once stalled for
 # minutes (and for good, on 2 cores) on such cells after the kernel had gone idle.

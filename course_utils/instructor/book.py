@@ -28,8 +28,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.authoring import NOTEBOOKS
-from course_utils.runner import RUN_KEY
+from course_utils.instructor.paths import NOTEBOOKS
+from course_utils.instructor.runner import RUN_KEY
 
 __all__ = ["EDITIONS", "BookError", "build_book", "edition_notebook"]
 

@@ -24,8 +24,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
-from course_utils.authoring import NOTEBOOKS
 from course_utils.config import OUTCOMES_KEY, QUICK_ENV, RESULTS_ENV
+from course_utils.instructor.paths import NOTEBOOKS
 
 __all__ = ["run_lessons"]
 
