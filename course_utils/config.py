@@ -172,7 +172,7 @@ def record_outcome(key: str, value: float | bool) -> None:
 
     The lessons were written around what quick mode shows on the synthetic twins with seed 0
     (the U-Net beats the encoder-decoder, ...). CI pins those outcomes in
-    ``tests/test_lesson_outcomes.py`` from the numbers recorded here, so a change that flips
+    ``tests/integration/test_lesson_outcomes.py`` from the numbers recorded here, so a change that flips
     one fails CI, while a student's run, with its own seed, device and data, never fails
     because its numbers differ. Outside CI and the runner this does nothing.
     """

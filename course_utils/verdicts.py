@@ -8,7 +8,7 @@ and why, so that the text stays true whichever way the verdict goes::
     # In this run the U-Net beats the encoder-decoder on Dice (+0.028) and boundary F1 (+0.025).
 
 The quick-mode outcomes the lessons were written around are pinned by the course's CI
-(``tests/test_lesson_outcomes.py``), from numbers the lessons hand over with
+(``tests/integration/test_lesson_outcomes.py``), from numbers the lessons hand over with
 ``config.record_outcome``; they never stop a student's run.
 """
 

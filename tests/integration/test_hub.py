@@ -48,7 +48,7 @@ import pytest
 from course_utils.instructor import hublink
 from course_utils.instructor.authoring import KERNELSPEC
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = ROOT / "test-output" / "browser"
 USER = "student"
 PASSWORD = uuid.uuid4().hex

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 # Where the root conftest.py has each executed lesson write its outcomes.
-OUTCOMES_DIR = Path(__file__).resolve().parents[1] / "test-output" / "lesson-outcomes"
+OUTCOMES_DIR = Path(__file__).resolve().parents[2] / "test-output" / "lesson-outcomes"
 
 EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
     # ---- 01-encoder-decoder-bce ----
