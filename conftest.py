@@ -2,7 +2,7 @@
 
 - Tests and notebook runs use quick mode unless told otherwise.
 - Each solution notebook that nbval executes writes the numbers its lesson hands over with
-  ``config.record_outcome`` to ``test-output/lesson-outcomes/<lesson>.json``; the tests in
+  ``reporting.record_outcome`` to ``test-output/lesson-outcomes/<lesson>.json``; the tests in
   ``tests/integration/test_lesson_outcomes.py`` run after every notebook and pin the quick-mode outcomes
   the lessons' prose was written around.
 - Each executed solution notebook is also written, with its outputs, to

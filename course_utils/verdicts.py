@@ -9,7 +9,7 @@ and why, so that the text stays true whichever way the verdict goes::
 
 The quick-mode outcomes the lessons were written around are pinned by the course's CI
 (``tests/integration/test_lesson_outcomes.py``), from numbers the lessons hand over with
-``config.record_outcome``; they never stop a student's run.
+``reporting.record_outcome``; they never stop a student's run.
 """
 
 from __future__ import annotations

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
@@ -381,21 +380,14 @@ def pin(source: Path, timeout: int = 1800) -> Path:
     """Execute a lesson's solution in quick mode and store its pinned cells' outputs."""
     from nbclient import NotebookClient
 
-    from course_utils.config import QUICK_ENV
+    from course_utils.config import QUICK_ENV, env_overrides
 
     lesson = source.stem
     cells = [c for c in jupytext.read(source).cells if c.source.strip()]
     nb = _notebook(_solution_cells(cells, lesson), lesson)
-    saved = os.environ.get(QUICK_ENV)
-    os.environ[QUICK_ENV] = "1"
-    try:
+    with env_overrides({QUICK_ENV: "1"}):
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(NOTEBOOKS / "solutions")}}).execute()
-    finally:
-        if saved is None:
-            os.environ.pop(QUICK_ENV)
-        else:
-            os.environ[QUICK_ENV] = saved
     pinned = {}
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.startswith(PIN):

@@ -20,7 +20,7 @@
 # folder only if the data is somewhere the course cannot find by itself.
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 QUICK = config.is_quick()
@@ -76,7 +76,7 @@ for split, ds in cells.items():
     image, target = ds[0]
     print(f"{split:5s} {len(ds):4d} items  image {tuple(image.shape)} {image.dtype}  "
           f"target {tuple(target.shape)} {target.dtype} values {target.unique().tolist()}")
-config.record_result("cells train/val/test", "/".join(str(len(ds)) for ds in cells.values()))
+reporting.record_result("cells train/val/test", "/".join(str(len(ds)) for ds in cells.values()))
 
 # %%
 from course_utils import plotting

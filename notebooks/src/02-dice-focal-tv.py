@@ -30,7 +30,7 @@
 # lesson's time. Full mode scores on the whole test set.
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 config.seed_everything(SEED)
@@ -628,8 +628,8 @@ print(f"{'loss':16s}" + "".join(f"{c:>12s}" for c in columns))
 for name in criteria:
     print(f"{name:16s}" + "".join(formats.get(c, "{:>12.3f}").format(mean[name][c])
                                   for c in columns))
-config.record_result("test Dice BCE", mean["BCE"]["Dice"], echo=False)
-config.record_result("test Dice Dice loss", mean["Dice"]["Dice"], echo=False)
+reporting.record_result("test Dice BCE", mean["BCE"]["Dice"], echo=False)
+reporting.record_result("test Dice Dice loss", mean["Dice"]["Dice"], echo=False)
 
 # %% [markdown]
 # Are these differences real? A seed fixes the initial weights and the order of the
@@ -694,16 +694,16 @@ def same_direction(name: str) -> str:
 print()
 for name in list(criteria)[1:]:
     print(same_direction(name))
-config.record_outcome("weighted BCE sensitivity gain, smallest",
+reporting.record_outcome("weighted BCE sensitivity gain, smallest",
                       min(paired_diffs["weighted BCE", "sensitivity"]))
-config.record_outcome("weighted BCE specificity change, largest",
+reporting.record_outcome("weighted BCE specificity change, largest",
                       max(paired_diffs["weighted BCE", "specificity"]))
-config.record_outcome("Focal unsure gain, smallest", min(paired_diffs["Focal", "unsure"]))
-config.record_outcome("Dice loss unsure change, largest", max(paired_diffs["Dice", "unsure"]))
-config.record_outcome("TV Dice change, largest", max(paired_diffs["BCE + TV", "Dice"]))
-config.record_outcome("Focal Dice change, largest size",
+reporting.record_outcome("Focal unsure gain, smallest", min(paired_diffs["Focal", "unsure"]))
+reporting.record_outcome("Dice loss unsure change, largest", max(paired_diffs["Dice", "unsure"]))
+reporting.record_outcome("TV Dice change, largest", max(paired_diffs["BCE + TV", "Dice"]))
+reporting.record_outcome("Focal Dice change, largest size",
                       max(abs(d) for d in paired_diffs["Focal", "Dice"]))
-config.record_outcome("loss-to-loss Dice spread", loss_spread)
+reporting.record_outcome("loss-to-loss Dice spread", loss_spread)
 
 # %% [markdown]
 # The validation Dice after each epoch, for the first seed:

@@ -26,7 +26,7 @@
 # ## Parameters
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 config.seed_everything(SEED)
@@ -457,14 +457,14 @@ for name, row in table.items():
     print(f"{name:16s}{row['parameters']:12,d}" +
           "".join(f"{v:12.3f}" for k, v in row.items() if k != "parameters"))
 pooled, strided = table.values()
-config.record_result("Dice UNet/UNet2", f"{pooled['Dice']:.3f}/{strided['Dice']:.3f}",
+reporting.record_result("Dice UNet/UNet2", f"{pooled['Dice']:.3f}/{strided['Dice']:.3f}",
                      echo=False)
 scores = ("Dice", "IoU", "boundary F1")
 gaps = verdicts.compare("UNet2", {k: strided[k] for k in scores}, "UNet",
                         {k: pooled[k] for k in scores}, tie=0.005)
 for key, gap in gaps.items():
-    config.record_outcome(f"unet2 minus unet {key}", gap)
-config.record_outcome("lower Dice of the two", min(pooled["Dice"], strided["Dice"]))
+    reporting.record_outcome(f"unet2 minus unet {key}", gap)
+reporting.record_outcome("lower Dice of the two", min(pooled["Dice"], strided["Dice"]))
 
 # %% [markdown]
 # The exercise sheet says that strided convolutions "generally" work better than pooling.
@@ -507,7 +507,7 @@ ratios = {"parameters": strided["parameters"] / pooled["parameters"],
           "FLOPs": totals["UNet2 (strided)"] / totals["UNet (pooling)"],
           "time per epoch": strided["s / epoch"] / pooled["s / epoch"]}
 print("UNet2 / UNet: " + ", ".join(f"{k} x {v:.2f}" for k, v in ratios.items()))
-config.record_outcome("unet2 over unet flops", ratios["FLOPs"])
+reporting.record_outcome("unet2 over unet flops", ratios["FLOPs"])
 
 # %% [markdown]
 # Read the table by rows. The pooled U-Net's encoder, bottleneck, decoder and head are

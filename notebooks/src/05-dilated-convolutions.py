@@ -25,7 +25,7 @@
 # ## Parameters
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 config.seed_everything(SEED)
@@ -364,8 +364,8 @@ cost_ratios = {key: costs["DilatedNet"][key] / costs["UNet"][key]
                for key in ("parameters", "GFLOPs / image", "activation MiB")}
 print("DilatedNet / UNet: " + ", ".join(f"{ratio:.2f} x the {key}"
                                         for key, ratio in cost_ratios.items()))
-config.record_outcome("dilated over unet parameters", cost_ratios["parameters"])
-config.record_outcome("dilated over unet activation memory", cost_ratios["activation MiB"])
+reporting.record_outcome("dilated over unet parameters", cost_ratios["parameters"])
+reporting.record_outcome("dilated over unet activation memory", cost_ratios["activation MiB"])
 
 # %% [markdown]
 # What to look for in the table:
@@ -423,9 +423,9 @@ def describe_time(a: str, b: str) -> str:
 
 print(describe_time("DilatedNet", "UNet"))
 for key, gap in gaps.items():
-    config.record_outcome(f"unet minus dilated {key}", gap)
+    reporting.record_outcome(f"unet minus dilated {key}", gap)
 for key in ("Dice", "boundary F1"):
-    config.record_result(f"{key} UNet/DilatedNet",
+    reporting.record_result(f"{key} UNet/DilatedNet",
                          f"{unet_scores[key]:.3f}/{dilated_scores[key]:.3f}", echo=False)
 
 # %% [markdown]
@@ -478,7 +478,7 @@ for name, (model, _) in trained.items():
 haze_ratio = haze["DilatedNet"] / max(haze["UNet"], 1e-6)
 print(f"In this run the dilated network's background probability is {haze_ratio:.1f} times the "
       f"U-Net's.")
-config.record_outcome("dilated over unet haze", haze_ratio)
+reporting.record_outcome("dilated over unet haze", haze_ratio)
 
 # %% [markdown]
 # No grid should show in the dilated network's maps: its dilations start at 1 and double,
@@ -644,8 +644,8 @@ aspp_gaps = verdicts.compare("the ASPP network", scores["ASPPNet"], "the dilated
                              scores["DilatedNet"])
 print(describe_time("ASPPNet", "DilatedNet"))
 for key, gap in aspp_gaps.items():
-    config.record_outcome(f"aspp minus dilated {key}", gap)
-config.record_result("Dice ASPPNet", f"{scores['ASPPNet']['Dice']:.3f}", echo=False)
+    reporting.record_outcome(f"aspp minus dilated {key}", gap)
+reporting.record_result("Dice ASPPNet", f"{scores['ASPPNet']['Dice']:.3f}", echo=False)
 
 # %% [markdown]
 # What to expect, and why the verdict can go either way here: ASPP was designed for scenes

@@ -54,7 +54,7 @@ def test_a_hanging_cell_fails_in_time_and_is_named(tmp_path):
 @pytest.mark.notebooks
 def test_set_overrides_the_parameters_cell(tmp_path):
     path = _write(tmp_path, "96-params", "SEED = 0\nSIZE = 64 if True else 128",
-                  "from course_utils import config\nconfig.record_result('seed', SEED)")
+                  "from course_utils import reporting\nreporting.record_result('seed', SEED)")
     row = runner._run_one(path, True, tmp_path / "out", timeout=60, overrides={"SEED": "2"})
     assert row["status"] == "ok" and row["headline"] == "seed 2"
 
