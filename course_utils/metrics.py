@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from course_utils.facade_classes import IGNORE_INDEX
+
 __all__ = [
     "ConfusionMatrix",
     "accuracy",
@@ -139,7 +141,7 @@ def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 1) ->
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                     ignore_index: int = 255) -> torch.Tensor:
+                     ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Counts ``cm[i, j]`` of pixels of true class i predicted as class j (int64, on CPU).
 
     Args:
@@ -173,7 +175,7 @@ def iou_from_confusion(cm: torch.Tensor) -> torch.Tensor:
 class ConfusionMatrix:
     """Accumulates a confusion matrix over batches; ``iou()`` and ``miou()`` read it."""
 
-    def __init__(self, num_classes: int, ignore_index: int = 255):
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
 
