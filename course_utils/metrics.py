@@ -22,6 +22,7 @@ __all__ = [
     "ConfusionMatrix",
     "accuracy",
     "binary_metrics",
+    "boundary",
     "boundary_f1",
     "confusion_matrix",
     "dice_score",
@@ -108,11 +109,39 @@ def binary_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]
     }
 
 
-def _boundary(mask: torch.Tensor) -> torch.Tensor:
-    """Foreground pixels with a background 8-neighbour (pixels outside the image ignored)."""
-    m = mask.float()
-    eroded = -torch.nn.functional.max_pool2d(-m, 3, stride=1, padding=1)
-    return (m - eroded) > 0
+_NEIGHBOURS = {
+    4: ((-1, 0), (1, 0), (0, -1), (0, 1)),
+    8: ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)),
+}
+
+
+def boundary(mask: torch.Tensor, connectivity: int = 8,
+             edge_is_background: bool = False) -> torch.Tensor:
+    """The boundary of binary masks: foreground pixels with a background neighbour.
+
+    The course's one definition; its two uses pick the neighbourhood and the image edge:
+    ``boundary_f1`` takes 8-neighbours and ignores pixels off the image (a mask that fills
+    the image has no boundary), ``topology.boundary`` (Hausdorff distances) takes
+    4-neighbours and counts off-image pixels as background.
+
+    Args:
+        mask: ``(..., H, W)`` bool or 0/1 masks.
+        connectivity: 4 (edge neighbours) or 8 (edge and corner neighbours).
+        edge_is_background: whether pixels off the image count as background.
+
+    Returns:
+        A bool tensor of the mask's shape.
+    """
+    if connectivity not in _NEIGHBOURS:
+        raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
+    m = mask.bool()
+    height, width = m.shape[-2:]
+    padded = torch.nn.functional.pad(m.float(), (1, 1, 1, 1),
+                                     value=0.0 if edge_is_background else 1.0).bool()
+    interior = m.clone()
+    for dy, dx in _NEIGHBOURS[connectivity]:
+        interior &= padded[..., 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+    return m & ~interior
 
 
 def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 1) -> float:
@@ -128,7 +157,7 @@ def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 1) ->
         raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
     _counts(pred, target)  # validates shapes and values
     shape = (pred.shape[0], 1, *pred.shape[-2:])
-    pb, tb = _boundary(pred.reshape(shape)), _boundary(target.reshape(shape))
+    pb, tb = boundary(pred.reshape(shape)), boundary(target.reshape(shape))
     k = 2 * tolerance + 1
     near_t = torch.nn.functional.max_pool2d(tb.float(), k, stride=1, padding=tolerance) > 0
     near_p = torch.nn.functional.max_pool2d(pb.float(), k, stride=1, padding=tolerance) > 0
