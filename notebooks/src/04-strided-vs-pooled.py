@@ -194,7 +194,7 @@ def conv_matrix(weight: torch.Tensor, size: int, stride: int = 1, padding: int =
 # names the usual slips (a flipped kernel, a forgotten stride or padding, swapped axes).
 
 # %% points=3
-from course_utils.checks.models import check_conv_matrix
+from course_utils.checks.conv_matrix import check_conv_matrix
 
 check_conv_matrix(conv_matrix)
 

@@ -112,7 +112,7 @@ def receptive_field(kernel_sizes, strides=None, dilations=None) -> int:
 
 
 # %% points=2
-from course_utils.checks.models import check_receptive_field
+from course_utils.checks.receptive import check_receptive_field
 
 check_receptive_field(receptive_field)
 ### BEGIN HIDDEN TESTS
@@ -567,7 +567,7 @@ class ASPP(nn.Module):
 # local part must be exactly the taps of your dilations, and the uniform part must exist.
 
 # %% points=3
-from course_utils.checks.models import check_aspp
+from course_utils.checks.receptive import check_aspp
 
 check_aspp(ASPP)
 
