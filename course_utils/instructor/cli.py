@@ -26,7 +26,7 @@ def _run(args, parser) -> int:
     if overrides:
         kwargs["overrides"] = overrides
     try:
-        rows = runner.run_lessons(args.lessons or None, quick=not args.full, **kwargs)
+        rows = runner.run_lessons(args.lessons or None, quick=args.mode == "quick", **kwargs)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -110,7 +110,11 @@ def parser_of_commands() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="execute every solution notebook and print a summary")
     run.add_argument("lessons", nargs="*", help="lesson numbers to run (default: all)")
-    run.add_argument("--full", action="store_true", help="full mode instead of quick mode")
+    run.add_argument("--mode", choices=["quick", "full"], default="quick",
+                     help="quick: smaller images, fewer epochs (COURSE_QUICK=1); full: the "
+                          "lessons as written (default: quick)")
+    run.add_argument("--full", action="store_const", dest="mode", const="full",
+                     help="short for --mode full")
     run.add_argument("--out", default=None, help="folder for the executed notebooks")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="override a parameter of the lessons' parameters cell, e.g. "
