@@ -19,6 +19,7 @@ import torch
 from course_utils.facade_classes import IGNORE_INDEX
 
 __all__ = [
+    "BinaryMetrics",
     "ConfusionMatrix",
     "accuracy",
     "binary_metrics",
@@ -44,12 +45,13 @@ def _counts(pred: torch.Tensor, target: torch.Tensor):
         if t.dtype.is_floating_point and not torch.isin(t, t.new_tensor([0.0, 1.0])).all():
             raise ValueError(f"{name} must be a hard mask with values 0 and 1; threshold "
                              f"probabilities first, e.g. (probs >= 0.5)")
+    return _per_image_counts(pred, target).double().unbind(1)
+
+
+def _per_image_counts(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(N, 4)`` int64 counts of TP, FP, FN, TN per image, on the masks' device."""
     p, t = pred.bool().flatten(1), target.bool().flatten(1)
-    tp = (p & t).sum(1).double()
-    fp = (p & ~t).sum(1).double()
-    fn = (~p & t).sum(1).double()
-    tn = (~p & ~t).sum(1).double()
-    return tp, fp, fn, tn
+    return torch.stack([(p & t).sum(1), (p & ~t).sum(1), (~p & t).sum(1), (~p & ~t).sum(1)], 1)
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> float:
@@ -100,13 +102,47 @@ def precision(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 def binary_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     """Dice, IoU, accuracy, sensitivity and specificity of hard masks, as a dict."""
+    return _scores(*_counts(pred, target))
+
+
+def _scores(tp, fp, fn, tn) -> dict[str, float]:
     return {
-        "dice": dice_score(pred, target),
-        "iou": iou_score(pred, target),
-        "accuracy": accuracy(pred, target),
-        "sensitivity": sensitivity(pred, target),
-        "specificity": specificity(pred, target),
+        "dice": _ratio(2 * tp, 2 * tp + fp + fn),
+        "iou": _ratio(tp, tp + fp + fn),
+        "accuracy": _ratio(tp + tn, tp + tn + fp + fn),
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
     }
+
+
+class BinaryMetrics:
+    """Accumulates ``binary_metrics`` over batches, keeping four counts per image, not masks.
+
+    ``compute()`` returns exactly what ``binary_metrics`` returns on all the batches at once
+    (the same per-image mean and empty-mask policy), while memory grows by 32 bytes an image.
+    """
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every batch seen so far."""
+        self._counts: list[torch.Tensor] = []
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add a batch of hard masks (shapes and values as for ``binary_metrics``)."""
+        _counts(pred, target)  # validates shapes and values
+        self._counts.append(_per_image_counts(pred, target).cpu())
+
+    def compute(self) -> dict[str, float]:
+        """Dice, IoU, accuracy, sensitivity and specificity over every image seen.
+
+        Raises:
+            ValueError: if no batch was added since the last ``reset()``.
+        """
+        if not self._counts:
+            raise ValueError("no masks to score: call update(pred, target) with a batch first")
+        return _scores(*torch.cat(self._counts).double().unbind(1))
 
 
 _NEIGHBOURS = {
@@ -207,6 +243,10 @@ class ConfusionMatrix:
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def reset(self) -> None:
+        """Zero the counts, e.g. between evaluations."""
+        self.matrix.zero_()
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         self.matrix += confusion_matrix(pred, target, self.num_classes, self.ignore_index)
