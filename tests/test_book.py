@@ -23,7 +23,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_notebooks_built import TRIVIAL, _outside_lines, _region_lines, hidden_test_lines
 
-from course_utils.instructor import authoring, book, runner
+from course_utils.instructor import authoring, book, injected, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED_DIR = ROOT / "test-output" / "executed"  # where the root conftest.py writes them
@@ -48,7 +48,7 @@ def _lesson(solution: bool = True):
     """A three-task lesson as solution (or exercise) notebook, without outputs."""
     body = (f"def double(x):\n    ### BEGIN SOLUTION\n{SOLUTION}\n    ### END SOLUTION"
             if solution else "def double(x):\n    raise NotImplementedError('twice x')")
-    return new_notebook(metadata={"kernelspec": authoring.KERNELSPEC,
+    return new_notebook(metadata={"kernelspec": injected.KERNELSPEC,
                                   "language_info": {"name": "python"}}, cells=[
         new_markdown_cell("# 99 · A tiny lesson\n\nThe area is $\\pi r^2$."),
         new_code_cell("SEED = 0"),

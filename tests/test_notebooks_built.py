@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from course_utils.instructor import authoring
+from course_utils.instructor import authoring, injected
 
 NOTEBOOKS = authoring.NOTEBOOKS
 LESSONS = [source.stem for source in authoring.lesson_sources()]
@@ -133,9 +133,9 @@ def test_every_stub_says_what_to_do(lesson):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_no_outputs_except_pinned(lesson, kind):
     nb = _read(kind, lesson)
-    assert nb.metadata.kernelspec == authoring.KERNELSPEC
+    assert nb.metadata.kernelspec == injected.KERNELSPEC
     first = next(c for c in nb.cells if c.cell_type == "code")
-    assert (first.id, first.source) == (f"{lesson[:2]}-kernel-check", authoring.KERNEL_CHECK)
+    assert (first.id, first.source) == (f"{lesson[:2]}-kernel-check", injected.KERNEL_CHECK)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue

@@ -71,3 +71,12 @@ def test_student_wing_never_imports_the_tools(path):
         module += ".__init__"  # a package's relative imports resolve against the package
     reached = sorted(filter(_reaches_tools, imported_names(path.read_text(), module)))
     assert reached == [], f"{path.name} imports the instructor's tools: {reached}"
+
+
+@pytest.mark.parametrize("name", ["KERNEL_CHECK", "MEMORY_START", "MEMORY_RELEASE"])
+def test_cells_injected_into_lessons_import_only_the_student_wing(name):
+    """The build writes these strings into every lesson: they run in the student's kernel."""
+    from course_utils.instructor import injected
+
+    names = imported_names(getattr(injected, name), "course_utils.lesson")
+    assert not any(map(_reaches_tools, names))

@@ -26,11 +26,7 @@ a graded run uses the instructor's settings.
 Generated notebooks carry no outputs, the course's kernelspec ``seg-course`` (the kernel
 the README registers, so that JupyterLab starts it without asking) and stable cell ids, so a
 rebuild of an unchanged source gives identical files (``build(check=True)`` relies on it).
-Before a lesson's first code cell the build puts ``KERNEL_CHECK``: on a kernel that cannot
-import ``course_utils`` it says which kernel to pick and how to register it; on the right
-kernel it installs ``hints``, which explains the usual device, dtype and shape errors.
-After the parameters cell it puts ``MEMORY_START`` and at the end ``MEMORY_RELEASE``: on a
-shared GPU a lesson says what is free when it starts and hands its memory back at the end.
+The build also injects the cells of ``injected`` (the kernel check, the memory cells).
 The one exception: a code cell starting with ``# NBVAL_CHECK_OUTPUT`` carries its *pinned*
 output in the solution notebook, which nbval then compares on every run. ``pin`` executes a
 lesson and stores those outputs in ``src/pinned/NN-slug.json``, keyed by the cell's source,
@@ -47,39 +43,17 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from course_utils.instructor.injected import KERNELSPEC, add_kernel_check, add_memory_cells
 from course_utils.instructor.paths import NOTEBOOKS
 
-__all__ = ["KERNEL_CHECK", "KERNELSPEC", "MEMORY_RELEASE", "MEMORY_START", "AuthoringError", "build",
-           "build_lesson", "exercise_cells", "lesson_points", "lesson_sources", "pin",
-           "strip_code_solutions", "strip_hidden_tests"]
+__all__ = ["AuthoringError", "build", "build_lesson", "exercise_cells", "lesson_points",
+           "lesson_sources", "pin", "strip_code_solutions", "strip_hidden_tests"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 PIN = "# NBVAL_CHECK_OUTPUT"
 HINT = re.compile(r"^\s*# HINT: (?P<hint>.+)$")
 ANSWER_STUB = "YOUR ANSWER HERE"
-KERNELSPEC = {"display_name": "Segmentation course", "language": "python", "name": "seg-course"}
-KERNEL_CHECK = f"""\
-# Is this the course kernel? If not, this cell says what to do.
-try:
-    import course_utils
-except ImportError as error:
-    raise ModuleNotFoundError(
-        f"This kernel cannot import the course package ({{error}}).\\n"
-        "Switch to the kernel '{KERNELSPEC['display_name']}': Kernel > Change Kernel...\\n"
-        "Not in that list? Register it once from a terminal in the course folder, then "
-        "reload this page and switch:\\n"
-        "  bash scripts/course.sh setup\\n"
-        "  .venv/bin/python -m ipykernel install --user --name {KERNELSPEC['name']} "
-        "--display-name '{KERNELSPEC['display_name']}'\\n"
-        "(README.md, 'On the course JupyterHub')"
-    ) from None
-# Plain-language help under the errors students meet most (device, dtype, shape, memory).
-from course_utils import hints
-
-hints.install();"""
-
-
 class AuthoringError(ValueError):
     """A lesson source breaks the authoring rules (markers, hints)."""
 
@@ -174,47 +148,6 @@ def _notebook(cells, lesson: str):
         new.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags", "nbgrader")}
         nb.cells.append(new)
     return nb
-
-
-def _add_kernel_check(nb, lesson: str) -> None:
-    """Put ``KERNEL_CHECK`` just before the first code cell (its id is not a number, so the
-    lesson's own cell ids stay as they are)."""
-    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
-    check = nbformat.v4.new_code_cell(KERNEL_CHECK)
-    check.id = f"{lesson[:2]}-kernel-check"
-    nb.cells.insert(first, check)
-
-
-# A shared GPU: each lesson says what is free when it starts and hands its memory back at
-# the end. Both cells follow the parameters cell (the code cell that sets ``SEED``), which
-# defines ``DEVICE``.
-MEMORY_START = """\
-from course_utils import resources
-
-resources.print_memory_use(DEVICE);  # on a shared GPU: what is free before this lesson starts"""
-MEMORY_RELEASE_NOTE = """\
-## Before you close this notebook
-
-On a shared GPU, hand back the memory this lesson still holds, so that other students'
-kernels can use it. Restarting or shutting down the kernel frees everything."""
-MEMORY_RELEASE = "resources.release_memory(DEVICE);"
-
-
-def _add_memory_cells(nb, lesson: str) -> None:
-    """After the parameters cell put ``MEMORY_START``; at the end ``MEMORY_RELEASE`` with a
-    note above it. Lessons without a parameters cell get neither."""
-    params = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(
-        line.startswith("SEED = ") for line in c.source.splitlines())), None)
-    if params is None:
-        return
-    start = nbformat.v4.new_code_cell(MEMORY_START)
-    start.id = f"{lesson[:2]}-memory-start"
-    nb.cells.insert(params + 1, start)
-    note = nbformat.v4.new_markdown_cell(MEMORY_RELEASE_NOTE)
-    note.id = f"{lesson[:2]}-memory-note"
-    release = nbformat.v4.new_code_cell(MEMORY_RELEASE)
-    release.id = f"{lesson[:2]}-memory-release"
-    nb.cells.extend([note, release])
 
 
 def _nbgrader(grade_id: str, *, grade: bool = False, solution: bool = False,
@@ -330,8 +263,8 @@ def build_lesson(source: Path) -> dict[str, str]:
     solution = _notebook(_solution_cells(cells, lesson), lesson)
     exercise = _notebook(exercise_cells(solution.cells, lesson), lesson)
     for nb in (solution, exercise):
-        _add_kernel_check(nb, lesson)
-        _add_memory_cells(nb, lesson)
+        add_kernel_check(nb, lesson)
+        add_memory_cells(nb, lesson)
     _lock_fixed_cells(solution, lesson)
     _apply_pins(solution, source)
     for nb in (solution, exercise):

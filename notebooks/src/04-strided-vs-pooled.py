@@ -340,7 +340,7 @@ fig.tight_layout()
 # ## Data
 
 # %%
-from course_utils import data, models, plotting, training, verdicts
+from course_utils import cost, data, models, plotting, training, verdicts
 
 cells = {split: data.PhCDataset(split, DATA_ROOT, size=SIZE) for split in ("train", "val", "test")}
 val_loader = data.InMemoryLoader(cells["val"], 32, device=DEVICE)
@@ -489,19 +489,19 @@ print(f"UNet2 / UNet parameters: {strided['parameters'] / pooled['parameters']:.
 # %% [markdown]
 # Parameters are not the cost, though. A weight is used once per output pixel of its layer,
 # so a layer costs `2 x weights x output pixels` floating-point operations (FLOPs: one
-# multiply and one add per weight and pixel). `models.count_flops_per_child` runs one image
+# multiply and one add per weight and pixel). `cost.count_flops_per_child` runs one image
 # through a model and counts the FLOPs of each part with PyTorch's `FlopCounterMode`
 # (convolutions only; BatchNorm, ReLU, pooling and upsampling are cheap and not counted).
 
 # %%
 shape = (1, 3, SIZE, SIZE)
-flops = {name: models.count_flops_per_child(model, shape) for name, (model, _) in trained.items()}
+flops = {name: cost.count_flops_per_child(model, shape) for name, (model, _) in trained.items()}
 parts = sorted(dict.fromkeys([*flops["UNet (pooling)"], *flops["UNet2 (strided)"]]),
                key=lambda part: min(list(f).index(part) for f in flops.values() if part in f))
 print(f"{'MFLOPs per image':18s}" + "".join(f"{name:>17s}" for name in flops))
 for part in parts:
     print(f"{part:18s}" + "".join(f"{f.get(part, 0) / 1e6:17.1f}" for f in flops.values()))
-totals = {name: models.count_flops(model, shape) for name, (model, _) in trained.items()}
+totals = {name: cost.count_flops(model, shape) for name, (model, _) in trained.items()}
 print(f"{'total':18s}" + "".join(f"{t / 1e6:17.1f}" for t in totals.values()))
 ratios = {"parameters": strided["parameters"] / pooled["parameters"],
           "FLOPs": totals["UNet2 (strided)"] / totals["UNet (pooling)"],

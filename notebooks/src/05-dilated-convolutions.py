@@ -244,7 +244,7 @@ fig.tight_layout()
 # ## Data
 
 # %%
-from course_utils import data, plotting, training, verdicts
+from course_utils import cost, data, plotting, training, verdicts
 
 # Quick mode scores on the first TEST_IMAGES test images: the three networks predict the
 # test set five times in all, and the whole of it took about a tenth of the lesson.
@@ -305,7 +305,7 @@ check_dilated_net(DilatedNet)
 # channels; the dilated one has `DILATED_DEPTH` layers, enough for a receptive field about
 # the size of the image. First, what they cost before any training: parameters, receptive
 # field (measured), the floating-point operations of one forward pass on one image
-# (`models.count_flops`, two per multiply-add), and the memory a training step needs for
+# (`cost.count_flops`, two per multiply-add), and the memory a training step needs for
 # the activations that autograd keeps for the backward pass.
 #
 # That memory can be measured on any device: `torch.autograd.graph.saved_tensors_hooks`
@@ -338,7 +338,7 @@ def build(name: str) -> nn.Module:
 def costs_of(model: nn.Module) -> dict[str, float]:
     model = model.to(DEVICE)
     return {"parameters": models.count_parameters(model),
-            "GFLOPs / image": models.count_flops(model, (1, 3, SIZE, SIZE)) / 1e9,
+            "GFLOPs / image": cost.count_flops(model, (1, 3, SIZE, SIZE)) / 1e9,
             "activation MiB": activation_bytes(model, batch) / 2**20}
 
 

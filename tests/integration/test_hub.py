@@ -46,7 +46,7 @@ import nbformat
 import pytest
 
 from course_utils.instructor import hublink
-from course_utils.instructor.authoring import KERNELSPEC
+from course_utils.instructor.injected import KERNELSPEC
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = ROOT / "test-output" / "browser"
