@@ -375,7 +375,7 @@ class BCELoss_TotalVariation(nn.Module):
 
 
 # %% points=2
-from course_utils.checks.losses import check_total_variation_loss
+from course_utils.checks.regularisers import check_total_variation_loss
 
 check_total_variation_loss(BCELoss_TotalVariation)
 
@@ -452,7 +452,7 @@ class SparsityLoss(nn.Module):
 
 
 # %% points=2
-from course_utils.checks.losses import check_centered_loss, check_sparsity_loss
+from course_utils.checks.regularisers import check_centered_loss, check_sparsity_loss
 
 check_centered_loss(CenteredLoss)
 check_sparsity_loss(SparsityLoss)
