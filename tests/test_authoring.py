@@ -1,4 +1,4 @@
-"""course_utils.authoring on tiny lesson sources written into tmp_path."""
+"""course_utils.instructor.authoring on tiny lesson sources written into tmp_path."""
 
 import ast
 import json

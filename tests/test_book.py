@@ -1,4 +1,4 @@
-"""The book (``course_utils.book``): the executed lessons as a static site.
+"""The book (``course_utils.instructor.book``): the executed lessons as a static site.
 
 The first tests use tiny hand-made notebooks: what the students' edition takes from the
 exercise, the run note, the sliders made static, and every notebook the book must refuse.

@@ -1,4 +1,4 @@
-"""course_utils.runner without a kernel: the lesson filter, one run with a fake client, the table."""
+"""course_utils.instructor.runner without a kernel: the lesson filter, one run with a fake client, the table."""
 
 import json
 import os

@@ -47,7 +47,7 @@ EDITION_TEXT = {
 }
 
 CONF = """\
-# Written by course_utils.book for one build; edit book.py, not this file.
+# Written by course_utils.instructor.book for one build; edit book.py, not this file.
 project = {title!r}
 html_title = {html_title!r}
 # githubpages writes .nojekyll, without which GitHub Pages hides _static/ and _images/

@@ -1,4 +1,4 @@
-"""course_utils.runner with a real kernel: slider cells never stall, a stalled cell fails in
+"""course_utils.instructor.runner with a real kernel: slider cells never stall, a stalled cell fails in
 bounded time and is named, and ``--set`` overrides a lesson's parameters."""
 
 import nbformat
