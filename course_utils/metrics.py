@@ -36,6 +36,12 @@ __all__ = [
 
 
 def _counts(pred: torch.Tensor, target: torch.Tensor):
+    return _per_image_counts(pred, target).double().unbind(1)
+
+
+def _per_image_counts(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(N, 4)`` int64 counts of TP, FP, FN, TN per image, on the masks' device; bad
+    shapes or values raise ``ValueError`` naming them."""
     if pred.shape != target.shape:
         raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs "
                          f"{tuple(target.shape)}")
@@ -45,11 +51,6 @@ def _counts(pred: torch.Tensor, target: torch.Tensor):
         if t.dtype.is_floating_point and not torch.isin(t, t.new_tensor([0.0, 1.0])).all():
             raise ValueError(f"{name} must be a hard mask with values 0 and 1; threshold "
                              f"probabilities first, e.g. (probs >= 0.5)")
-    return _per_image_counts(pred, target).double().unbind(1)
-
-
-def _per_image_counts(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``(N, 4)`` int64 counts of TP, FP, FN, TN per image, on the masks' device."""
     p, t = pred.bool().flatten(1), target.bool().flatten(1)
     return torch.stack([(p & t).sum(1), (p & ~t).sum(1), (~p & t).sum(1), (~p & ~t).sum(1)], 1)
 
@@ -131,7 +132,6 @@ class BinaryMetrics:
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch of hard masks (shapes and values as for ``binary_metrics``)."""
-        _counts(pred, target)  # validates shapes and values
         self._counts.append(_per_image_counts(pred, target).cpu())
 
     def compute(self) -> dict[str, float]:
