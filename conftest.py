@@ -2,8 +2,8 @@
 
 - Tests and notebook runs use quick mode unless told otherwise.
 - Each solution notebook that nbval executes writes the numbers its lesson hands over with
-  ``config.record_outcome`` to ``test-output/lesson-outcomes/<lesson>.json``; the tests in
-  ``tests/test_lesson_outcomes.py`` run after every notebook and pin the quick-mode outcomes
+  ``reporting.record_outcome`` to ``test-output/lesson-outcomes/<lesson>.json``; the tests in
+  ``tests/integration/test_lesson_outcomes.py`` run after every notebook and pin the quick-mode outcomes
   the lessons' prose was written around.
 - Each executed solution notebook is also written, with its outputs, to
   ``test-output/executed/<lesson>.ipynb`` (the runner's format, run metadata included), so
@@ -31,10 +31,14 @@ def _lesson_of(item) -> str | None:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Outcome and book tests go last, after the notebooks they read; each collected
+    """Each cell nbval collects carries the ``notebooks`` marker (the fast lane leaves them
+    out); outcome and book tests go last, after the notebooks they read; each collected
     notebook starts from an empty outcome file and no executed copy."""
+    for item in items:
+        if _lesson_of(item) is not None or Path(str(item.fspath)).suffix == ".ipynb":
+            item.add_marker(pytest.mark.notebooks)
     lessons = {lesson for item in items if (lesson := _lesson_of(item))}
-    config.course_lessons_executed = lessons  # read by tests/test_lesson_outcomes.py
+    config.course_lessons_executed = lessons  # read by tests/integration/test_lesson_outcomes.py
     for lesson in lessons:
         (OUTCOMES_DIR / f"{lesson}.json").unlink(missing_ok=True)
         (EXECUTED_DIR / f"{lesson}.ipynb").unlink(missing_ok=True)
@@ -95,7 +99,8 @@ def pytest_runtest_teardown(item, nextitem):
     lesson = _lesson_of(item)
     if lesson is None or (nextitem is not None and nextitem.parent is item.parent):
         return
-    from course_utils import config, runner
+    from course_utils import config
+    from course_utils.instructor import runner
 
     executed = _CELL_OUTPUTS.pop(lesson, {})
     nb = nbformat.read(str(item.fspath), as_version=4)

@@ -2,7 +2,7 @@
 
     flock /tmp/torch.lock python benchmarks/run.py            # every section
     python benchmarks/run.py --sections data loop             # some of them
-    python benchmarks/run.py --quick                          # fewer repeats, a smoke run
+    python benchmarks/run.py --smoke                          # fewer repeats, a smoke run
 
 Sections:
 
@@ -42,10 +42,10 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from course_utils import data, runner, training  # noqa: E402
-from course_utils.data import decoded, readers  # noqa: E402
-from course_utils.models import DilatedNet, EncDec, UNet  # noqa: E402
+from course_utils import data, training
+from course_utils.data import decoded, readers
+from course_utils.instructor import runner
+from course_utils.models import DilatedNet, EncDec, UNet
 
 BATCH_SIZE = 16
 SECTIONS = ("data", "decode", "loop", "layout", "series", "cuda")
@@ -92,10 +92,10 @@ def bench_data(args) -> list[tuple]:
     files = len(SheetPhC(source.path, "test", None))
     rows = [("data", "files; values below are epoch 1 / epoch 5",
              f"{files} PhC test images ({source.kind}), batch {BATCH_SIZE}", "", "")]
-    return rows + [row for size in args.sizes for row in _bench_data_at(size, args.quick)]
+    return rows + [row for size in args.sizes for row in _bench_data_at(size, args.smoke)]
 
 
-def _bench_data_at(size: int, quick: bool) -> list[tuple]:
+def _bench_data_at(size: int, smoke: bool) -> list[tuple]:
     root = data.locate("phc").path
 
     def course_loader():
@@ -109,7 +109,7 @@ def _bench_data_at(size: int, quick: bool) -> list[tuple]:
         loaders[f"sheet-style Dataset + DataLoader, {workers} workers"] = (
             lambda w=workers: torch.utils.data.DataLoader(sheet, BATCH_SIZE, shuffle=True,
                                                           num_workers=w))
-    runs = {name: [epoch_rates(make, 5) for _ in range(1 if quick else 3)]
+    runs = {name: [epoch_rates(make, 5) for _ in range(1 if smoke else 3)]
             for name, make in loaders.items()}
     rates = {name: [statistics.median(epoch) for epoch in zip(*r, strict=True)]
              for name, r in runs.items()}
@@ -138,7 +138,7 @@ def bench_decode(args) -> list[tuple]:
              for size in ((64, 64), (128, 128))]
     cases += [("facades", "facade", size, readers.FACADE_PATTERNS,
                [(facade, readers.read_facade_folder)]) for size in ((96, 64), (256, 192))]
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.smoke else 3
     rows = []
     for name, kind, size, patterns, folders in cases:
         def decode(folders=folders, size=size):
@@ -192,7 +192,7 @@ def bare_epoch(model, criterion, optimizer, batches) -> float:
 
 def bench_loop(args) -> list[tuple]:
     torch.manual_seed(0)
-    steps, repeats = (10, 3) if args.quick else (20, 7)
+    steps, repeats = (10, 3) if args.smoke else (20, 7)
     batches = [(torch.rand(BATCH_SIZE, 3, 64, 64),
                 (torch.rand(BATCH_SIZE, 1, 64, 64) > 0.5).float()) for _ in range(steps)]
     model = UNet(width=16, depth=3)
@@ -328,7 +328,7 @@ def bench_cuda(args) -> list[tuple]:
         return [("cuda", "U-Net step fp32 vs mixed precision; lessons in full mode",
                  "no CUDA device: skipped", "", "")]
     name = torch.cuda.get_device_name()
-    steps = 10 if args.quick else 50
+    steps = 10 if args.smoke else 50
     rates = {mixed: step_rate(UNet(width=64, depth=4).cuda(), 16, "cuda", mixed, steps)
              for mixed in (False, True)}
     dtype = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -382,10 +382,10 @@ def layout_times(build, batch: int, height: int, width: int, layout, steps: int)
 
 def bench_layout(args) -> list[tuple]:
     """What ``training``'s channels-last layout on a CPU buys, per model and size."""
-    steps = 2 if args.quick else 8
+    steps = 2 if args.smoke else 8
     rows = []
     for name, build, batch, height, width in LAYOUT_CASES:
-        if args.quick and "full" in name:
+        if args.smoke and "full" in name:
             continue
         plain = layout_times(build, batch, height, width, torch.contiguous_format, steps)
         last = layout_times(build, batch, height, width, torch.channels_last, steps)
@@ -421,7 +421,7 @@ def print_table(rows: list[tuple]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
-    parser.add_argument("--quick", action="store_true", help="fewer repeats: a smoke run")
+    parser.add_argument("--smoke", action="store_true", help="fewer repeats: a smoke run")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 64],
                         help="image sizes for the data section (128: the sheet's; 64: quick mode)")
     args = parser.parse_args(argv)

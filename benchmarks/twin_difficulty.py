@@ -32,11 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from course_utils import config, data, metrics, models, synthetic, training  # noqa: E402
-from course_utils.baselines import otsu_dice  # noqa: E402
-from course_utils.synthetic import fingerprint  # noqa: E402
+from course_utils import config, data, metrics, models, synthetic, training
+from course_utils.baselines import otsu_dice
+from course_utils.synthetic import fingerprint
 
 # The parameters cells of lessons 06 and 03 (tests/test_benchmarks.py keeps them in step).
 FACADE = {"quick": {"size": (96, 64), "epochs": 6, "width": 16},

@@ -1,4 +1,4 @@
-"""Quick mode, seeding, device choice, the environment report and lesson results.
+"""The course's settings: quick mode, seeding, device choice and the environment report.
 
 Every lesson reads its settings once, in its parameters cell, through this module:
 
@@ -9,9 +9,9 @@ Every lesson reads its settings once, in its parameters cell, through this modul
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import platform
 import random
@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 QUICK_ENV = "COURSE_QUICK"
-RESULTS_ENV = "COURSE_RESULTS_FILE"
 DEVICE_ENV = "COURSE_DEVICE"
 AUDIT_ENV = "COURSE_DEVICE_AUDIT"  # CI: a simulated accelerator (see device_audit)
 
@@ -154,50 +153,25 @@ def print_table(rows: dict[str, object]) -> None:
         print(f"{str(key):<{width}}  {value}")
 
 
-def record_result(key: str, value: object, echo: bool = True) -> None:
-    """Record a lesson's headline figure for the batch runner (no-op outside it).
+@contextlib.contextmanager
+def env_overrides(values: dict[str, str]):
+    """Set environment variables for the length of a ``with`` block, then put back what was
+    there (a variable that was unset is unset again), also when the block raises.
 
-    The runner sets ``COURSE_RESULTS_FILE`` per lesson and prints what was recorded in
-    its summary table; a lesson run by hand just prints the figure.
+    Used where a kernel started inside the block must inherit a setting, e.g.
+    ``with env_overrides({QUICK_ENV: "1"}): ...``.
     """
-    if isinstance(value, float | np.floating):
-        value = round(float(value), 4)
-    if echo:
-        print(f"{key}: {value}")
-    _write_result(key, value)
-
-
-def record_outcome(key: str, value: float | bool) -> None:
-    """Hand a number behind one of the lesson's verdicts to the course's CI; prints nothing.
-
-    The lessons were written around what quick mode shows on the synthetic twins with seed 0
-    (the U-Net beats the encoder-decoder, ...). CI pins those outcomes in
-    ``tests/test_lesson_outcomes.py`` from the numbers recorded here, so a change that flips
-    one fails CI, while a student's run, with its own seed, device and data, never fails
-    because its numbers differ. Outside CI and the runner this does nothing.
-    """
-    if isinstance(value, bool | np.bool_):
-        value = bool(value)
-    elif isinstance(value, int | float | np.number):
-        if not np.isfinite(value):
-            raise ValueError(f"outcome {key!r} must be finite, got {value!r}")
-        value = float(value)
-    else:
-        raise ValueError(f"outcome {key!r} must be a number or a bool, got {type(value).__name__}")
-    _write_result(key, value, section=OUTCOMES_KEY)
-
-
-OUTCOMES_KEY = "outcomes"
-
-
-def _write_result(key: str, value: object, section: str | None = None) -> None:
-    path = os.environ.get(RESULTS_ENV)
-    if not path:
-        return
-    path = Path(path)
-    results = json.loads(path.read_text()) if path.exists() else {}
-    if section is None:
-        results[key] = value
-    else:
-        results.setdefault(section, {})[key] = value
-    path.write_text(json.dumps(results, indent=1))
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise ValueError(f"environment variable {name} must be set to a str, "
+                             f"got {type(value).__name__} {value!r}")
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import torch
 
+from course_utils.facade_classes import IGNORE_INDEX
+
 __all__ = [
+    "BinaryMetrics",
     "ConfusionMatrix",
     "accuracy",
     "binary_metrics",
+    "boundary",
     "boundary_f1",
     "confusion_matrix",
     "dice_score",
@@ -33,6 +37,12 @@ __all__ = [
 
 
 def _counts(pred: torch.Tensor, target: torch.Tensor):
+    return _per_image_counts(pred, target).double().unbind(1)
+
+
+def _per_image_counts(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(N, 4)`` int64 counts of TP, FP, FN, TN per image, on the masks' device; bad
+    shapes or values raise ``ValueError`` naming them."""
     if pred.shape != target.shape:
         raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs "
                          f"{tuple(target.shape)}")
@@ -43,11 +53,7 @@ def _counts(pred: torch.Tensor, target: torch.Tensor):
             raise ValueError(f"{name} must be a hard mask with values 0 and 1; threshold "
                              f"probabilities first, e.g. (probs >= 0.5)")
     p, t = pred.bool().flatten(1), target.bool().flatten(1)
-    tp = (p & t).sum(1).double()
-    fp = (p & ~t).sum(1).double()
-    fn = (~p & t).sum(1).double()
-    tn = (~p & ~t).sum(1).double()
-    return tp, fp, fn, tn
+    return torch.stack([(p & t).sum(1), (p & ~t).sum(1), (~p & t).sum(1), (~p & ~t).sum(1)], 1)
 
 
 def _per_image_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -101,20 +107,81 @@ def precision(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 def binary_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     """Dice, IoU, accuracy, sensitivity and specificity of hard masks, as a dict."""
+    return _scores(*_counts(pred, target))
+
+
+def _scores(tp, fp, fn, tn) -> dict[str, float]:
     return {
-        "dice": dice_score(pred, target),
-        "iou": iou_score(pred, target),
-        "accuracy": accuracy(pred, target),
-        "sensitivity": sensitivity(pred, target),
-        "specificity": specificity(pred, target),
+        "dice": _ratio(2 * tp, 2 * tp + fp + fn),
+        "iou": _ratio(tp, tp + fp + fn),
+        "accuracy": _ratio(tp + tn, tp + tn + fp + fn),
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
     }
 
 
-def _boundary(mask: torch.Tensor) -> torch.Tensor:
-    """Foreground pixels with a background 8-neighbour (pixels outside the image ignored)."""
-    m = mask.float()
-    eroded = -torch.nn.functional.max_pool2d(-m, 3, stride=1, padding=1)
-    return (m - eroded) > 0
+class BinaryMetrics:
+    """Accumulates ``binary_metrics`` over batches, keeping four counts per image, not masks.
+
+    ``compute()`` returns exactly what ``binary_metrics`` returns on all the batches at once
+    (the same per-image mean and empty-mask policy), while memory grows by 32 bytes an image.
+    """
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every batch seen so far."""
+        self._counts: list[torch.Tensor] = []
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add a batch of hard masks (shapes and values as for ``binary_metrics``)."""
+        self._counts.append(_per_image_counts(pred, target).cpu())
+
+    def compute(self) -> dict[str, float]:
+        """Dice, IoU, accuracy, sensitivity and specificity over every image seen.
+
+        Raises:
+            ValueError: if no batch was added since the last ``reset()``.
+        """
+        if not self._counts:
+            raise ValueError("no masks to score: call update(pred, target) with a batch first")
+        return _scores(*torch.cat(self._counts).double().unbind(1))
+
+
+_NEIGHBOURS = {
+    4: ((-1, 0), (1, 0), (0, -1), (0, 1)),
+    8: ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)),
+}
+
+
+def boundary(mask: torch.Tensor, connectivity: int = 8,
+             edge_is_background: bool = False) -> torch.Tensor:
+    """The boundary of binary masks: foreground pixels with a background neighbour.
+
+    The course's one definition; its two uses pick the neighbourhood and the image edge:
+    ``boundary_f1`` takes 8-neighbours and ignores pixels off the image (a mask that fills
+    the image has no boundary), ``topology.boundary`` (Hausdorff distances) takes
+    4-neighbours and counts off-image pixels as background.
+
+    Args:
+        mask: ``(..., H, W)`` bool or 0/1 masks.
+        connectivity: 4 (edge neighbours) or 8 (edge and corner neighbours).
+        edge_is_background: whether pixels off the image count as background.
+
+    Returns:
+        A bool tensor of the mask's shape.
+    """
+    if connectivity not in _NEIGHBOURS:
+        raise ValueError(f"connectivity must be 4 or 8, got {connectivity!r}")
+    m = mask.bool()
+    height, width = m.shape[-2:]
+    padded = torch.nn.functional.pad(m.float(), (1, 1, 1, 1),
+                                     value=0.0 if edge_is_background else 1.0).bool()
+    interior = m.clone()
+    for dy, dx in _NEIGHBOURS[connectivity]:
+        interior &= padded[..., 1 + dy:1 + dy + height, 1 + dx:1 + dx + width]
+    return m & ~interior
 
 
 def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 1) -> float:
@@ -135,7 +202,7 @@ def _boundary_f1_per_image(pred: torch.Tensor, target: torch.Tensor,
         raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
     _counts(pred, target)  # validates shapes and values
     shape = (pred.shape[0], 1, *pred.shape[-2:])
-    pb, tb = _boundary(pred.reshape(shape)), _boundary(target.reshape(shape))
+    pb, tb = boundary(pred.reshape(shape)), boundary(target.reshape(shape))
     k = 2 * tolerance + 1
     near_t = torch.nn.functional.max_pool2d(tb.float(), k, stride=1, padding=tolerance) > 0
     near_p = torch.nn.functional.max_pool2d(pb.float(), k, stride=1, padding=tolerance) > 0
@@ -161,7 +228,7 @@ def per_image_scores(pred: torch.Tensor, target: torch.Tensor,
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                     ignore_index: int = 255) -> torch.Tensor:
+                     ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """Counts ``cm[i, j]`` of pixels of true class i predicted as class j (int64, on CPU).
 
     Args:
@@ -195,9 +262,13 @@ def iou_from_confusion(cm: torch.Tensor) -> torch.Tensor:
 class ConfusionMatrix:
     """Accumulates a confusion matrix over batches; ``iou()`` and ``miou()`` read it."""
 
-    def __init__(self, num_classes: int, ignore_index: int = 255):
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def reset(self) -> None:
+        """Zero the counts, e.g. between evaluations."""
+        self.matrix.zero_()
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         self.matrix += confusion_matrix(pred, target, self.num_classes, self.ignore_index)

@@ -13,7 +13,7 @@ from matplotlib import patheffects
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
-from course_utils.facade_classes import FACADE_CLASSES, FACADE_PALETTE
+from course_utils.facade_classes import FACADE_CLASSES, FACADE_PALETTE, IGNORE_INDEX
 
 __all__ = [
     "colorize",
@@ -118,7 +118,7 @@ def plot_history(histories, keys=("train_loss", "val_loss", "val_dice")):
     return fig
 
 
-def colorize(target: torch.Tensor, ignore_index: int = 255) -> np.ndarray:
+def colorize(target: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """Facade class ids 0..11 ``(H, W)`` to RGB in the dataset's own palette; ignored black."""
     palette = np.zeros((256, 3), dtype=np.uint8)
     palette[: len(FACADE_PALETTE)] = FACADE_PALETTE

@@ -142,7 +142,7 @@ def evaluate(model: nn.Module, loader, device, criterion=None, threshold: float 
     model.eval().to(device)
     _cpu_layout(model, device)
     loss_sum, count = torch.zeros((), device=device), 0
-    preds, trues, cm = [], [], None
+    scores = None
     for images, targets in loader:
         images, targets = _as_layout(images.to(device), device), targets.to(device)
         with _autocast(device, amp):
@@ -150,17 +150,19 @@ def evaluate(model: nn.Module, loader, device, criterion=None, threshold: float 
         if criterion is not None:
             loss_sum += criterion(logits.float(), targets) * len(images)
         count += len(images)
+        if scores is None:  # counts per image (binary) or per class pair, never masks
+            scores = (metrics.BinaryMetrics() if logits.shape[1] == 1
+                      else metrics.ConfusionMatrix(logits.shape[1]))
         if logits.shape[1] == 1:
-            preds.append((torch.sigmoid(logits.float()) >= threshold).cpu())
-            trues.append(targets.bool().cpu())
+            scores.update(torch.sigmoid(logits.float()) >= threshold, targets.bool())
         else:
-            if cm is None:
-                cm = metrics.ConfusionMatrix(logits.shape[1])
-            cm.update(logits.argmax(1), targets)
+            scores.update(logits.argmax(1), targets)
+    if scores is None:
+        raise ValueError("the loader yielded no batches; nothing to evaluate")
     results = {"loss": loss_sum.item() / count} if criterion is not None else {}
-    if cm is not None:
-        return results | {"miou": cm.miou(), "pixel_accuracy": cm.pixel_accuracy()}
-    return results | metrics.binary_metrics(torch.cat(preds), torch.cat(trues))
+    if isinstance(scores, metrics.ConfusionMatrix):
+        return results | {"miou": scores.miou(), "pixel_accuracy": scores.pixel_accuracy()}
+    return results | scores.compute()
 
 
 def fit(model: nn.Module, criterion, train_loader, val_loader=None, epochs: int = 10,

@@ -5,7 +5,7 @@ The v2 transforms take an image and its mask together and read the type of each 
 - geometric transforms (flips, rotation, scaling, shifts) move the image and the
   ``tv_tensors.Mask`` with the *same* random parameters; a mask is always resampled with
   nearest-neighbour interpolation, so class ids stay class ids, and the corners a rotation
-  uncovers are filled with ``mask_fill`` (0 = background for cells, 255 = ignore for facades);
+  uncovers are filled with ``mask_fill`` (0 = background for cells, ``IGNORE_INDEX`` = 255 for facades);
 - photometric transforms (brightness, contrast) change the ``tv_tensors.Image`` and pass
   the mask through untouched.
 

@@ -22,8 +22,8 @@ The interval says how much the difference could move on other test images like t
 says nothing about another training run, which is what the seeds are for.
 
 The quick-mode outcomes the lessons were written around are pinned by the course's CI
-(``tests/test_lesson_outcomes.py``), from numbers the lessons hand over with
-``config.record_outcome``; they never stop a student's run.
+(``tests/integration/test_lesson_outcomes.py``), from numbers the lessons hand over with
+``reporting.record_outcome``; they never stop a student's run.
 """
 
 from __future__ import annotations

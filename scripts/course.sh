@@ -3,7 +3,9 @@
 # then run the main job or the tests:
 #   bash scripts/course.sh run [LESSON ...] [--full]   execute the solution notebooks
 #   bash scripts/course.sh book [--edition ...]         the HTML book of the executed ones
-#   bash scripts/course.sh test [PYTEST ARGS ...]      the whole test suite
+#   bash scripts/course.sh test [PYTEST ARGS ...]      the whole test suite (what CI runs)
+#   bash scripts/course.sh test --fast [PYTEST ARGS]   lint, unit tests, generated-notebook
+#                                                       checks: no notebook, kernel, hub or browser
 #   bash scripts/course.sh setup                        only set up
 # Needs Python 3.10+ with venv and pip; no conda, no GPU, no dataset.
 # COURSE_VENV=DIR uses another virtual environment; COURSE_SETUP=0 uses it as it is, installing
@@ -104,6 +106,12 @@ case "$command" in
         export COURSE_QUICK=1
         # A CPU that plays an accelerator: what would fail on a GPU fails here (device_audit).
         export COURSE_DEVICE_AUDIT=1
+        if [ "${1:-}" = "--fast" ]; then
+            shift
+            [ $# -eq 0 ] && set -- tests  # not notebooks/solutions: nbval would only collect it
+            "$venv/bin/python" -m ruff check .
+            exec "$venv/bin/python" -m pytest -m "not (notebooks or browser or integration)" "$@"
+        fi
         ensure_chromium
         ensure_bubblewrap
         ensure_proxy
@@ -114,6 +122,6 @@ case "$command" in
         ensure_bubblewrap
         echo "ready: activate with 'source $venv/bin/activate'" ;;
     *)
-        sed -n '2,8p' "$0" >&2
+        sed -n '2,10p' "$0" >&2
         exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-"""course_utils.authoring on tiny lesson sources written into tmp_path."""
+"""course_utils.instructor.authoring on tiny lesson sources written into tmp_path."""
 
 import ast
 import json
@@ -9,8 +9,8 @@ import sys
 import nbformat
 import pytest
 
-from course_utils import authoring
-from course_utils.authoring import AuthoringError
+from course_utils.instructor import authoring, injected
+from course_utils.instructor.authoring import AuthoringError
 
 LESSON = '''\
 # %% [markdown]
@@ -51,7 +51,7 @@ def _read(path, kernel_check=False):
     nb = nbformat.read(path, as_version=4)
     if not kernel_check:
         first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
-        assert nb.cells[first].source == authoring.KERNEL_CHECK
+        assert nb.cells[first].source == injected.KERNEL_CHECK
         del nb.cells[first]
     return nb
 
@@ -371,7 +371,7 @@ def test_kernel_check_comes_before_the_first_code_cell(built):
         cells = _read(root / kind / "01-demo.ipynb", kernel_check=True).cells
         assert [c.id for c in cells] == ["01-000", "01-kernel-check", "01-001", "01-002",
                                          "01-003"]
-        assert cells[1].source == authoring.KERNEL_CHECK
+        assert cells[1].source == injected.KERNEL_CHECK
         # read-only for nbgrader in the solution (the release's source), plain in the exercise
         assert cells[1].metadata == ({"nbgrader": {
             "grade": False, "grade_id": "01-kernel-check", "locked": True, "schema_version": 3,
@@ -387,7 +387,7 @@ def test_kernel_check_without_code_cells(tmp_path):
 
 def _run_check(hide_course_utils):
     hide = "import sys; sys.modules['course_utils'] = None\n" if hide_course_utils else ""
-    return subprocess.run([sys.executable, "-c", hide + authoring.KERNEL_CHECK],
+    return subprocess.run([sys.executable, "-c", hide + injected.KERNEL_CHECK],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -415,10 +415,10 @@ def test_memory_cells_follow_the_parameters_cell_and_end_the_lesson(tmp_path):
     for kind in ("solutions", "exercises"):
         cells = _read(root / kind / "01-demo.ipynb").cells
         assert [c.source for c in cells[1:3]] == ["SEED = 0\nDEVICE = 'cpu'",
-                                                  authoring.MEMORY_START]
+                                                  injected.MEMORY_START]
         assert cells[3].source == "x = SEED + 1"
         assert [c.id for c in cells[-2:]] == ["01-memory-note", "01-memory-release"]
-        assert cells[-1].source == authoring.MEMORY_RELEASE
+        assert cells[-1].source == injected.MEMORY_RELEASE
 
 
 def test_a_lesson_without_parameters_gets_no_memory_cells(tmp_path):

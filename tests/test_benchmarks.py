@@ -1,14 +1,23 @@
 """The benchmarks train with the lessons' own settings: keep their copies in step."""
 
+import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import twin_difficulty  # noqa: E402
+
+
+def _script(name: str):
+    """A benchmark script as a module (benchmarks/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+twin_difficulty = _script("twin_difficulty")
 
 
 def _parameters(lesson: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The book (``course_utils.book``): the executed lessons as a static site.
+"""The book (``course_utils.instructor.book``): the executed lessons as a static site.
 
 The first tests use tiny hand-made notebooks: what the students' edition takes from the
 exercise, the run note, the sliders made static, and every notebook the book must refuse.
@@ -21,9 +21,9 @@ import browser_harness as bh
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
-from test_notebooks_built import TRIVIAL, _outside_lines, _region_lines, hidden_test_lines
+from notebook_regions import TRIVIAL, hidden_test_lines, outside_lines, region_lines
 
-from course_utils import authoring, book, runner
+from course_utils.instructor import authoring, book, injected, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED_DIR = ROOT / "test-output" / "executed"  # where the root conftest.py writes them
@@ -48,7 +48,7 @@ def _lesson(solution: bool = True):
     """A three-task lesson as solution (or exercise) notebook, without outputs."""
     body = (f"def double(x):\n    ### BEGIN SOLUTION\n{SOLUTION}\n    ### END SOLUTION"
             if solution else "def double(x):\n    raise NotImplementedError('twice x')")
-    return new_notebook(metadata={"kernelspec": authoring.KERNELSPEC,
+    return new_notebook(metadata={"kernelspec": injected.KERNELSPEC,
                                   "language_info": {"name": "python"}}, cells=[
         new_markdown_cell("# 99 · A tiny lesson\n\nThe area is $\\pi r^2$."),
         new_code_cell("SEED = 0"),
@@ -327,10 +327,10 @@ def _secret_lines(lesson: str) -> set[str]:
     """Lines of the solution regions and hidden tests that the exercise does not have."""
     solution = nbformat.read(authoring.NOTEBOOKS / "solutions" / f"{lesson}.ipynb", 4)
     exercise = nbformat.read(authoring.NOTEBOOKS / "exercises" / f"{lesson}.ipynb", 4)
-    shared = {line for cell in solution.cells for line in _outside_lines(cell)}
+    shared = {line for cell in solution.cells for line in outside_lines(cell)}
     shared |= {line.strip() for cell in exercise.cells for line in cell.source.splitlines()}
     region = {line.strip() for i, cell in enumerate(solution.cells)
-              for line in _region_lines(cell, f"{lesson}, cell {i}")}
+              for line in region_lines(cell, f"{lesson}, cell {i}")}
     secret = (region | hidden_test_lines(solution, lesson)) - shared
     return {line for line in secret if line.lstrip("# ").strip() not in TRIVIAL}
 

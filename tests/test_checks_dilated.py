@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.checks import CheckFailed
-from course_utils.checks.models import check_aspp, check_receptive_field
+from course_utils.checks.receptive import check_aspp, check_receptive_field
 from course_utils.models import ASPP, conv_block
 from course_utils.receptive_field import receptive_field
 

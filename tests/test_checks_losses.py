@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import losses
-from course_utils.checks import CheckFailed
+from course_utils.checks import CheckFailed, regularisers
 from course_utils.checks import losses as checks
 
 
@@ -22,9 +22,9 @@ def stub(*args, **kwargs):
     (checks.check_bce_stable, losses.stable_bce_with_logits),
     (checks.check_dice_loss, losses.DiceLoss),
     (checks.check_focal_loss, losses.FocalLoss),
-    (checks.check_total_variation_loss, losses.BCELoss_TotalVariation),
-    (checks.check_centered_loss, losses.CenteredLoss),
-    (checks.check_sparsity_loss, losses.SparsityLoss),
+    (regularisers.check_total_variation_loss, losses.BCELoss_TotalVariation),
+    (regularisers.check_centered_loss, losses.CenteredLoss),
+    (regularisers.check_sparsity_loss, losses.SparsityLoss),
 ])
 def test_checks_pass_the_references(check, answer, capsys):
     check(answer)
@@ -153,7 +153,7 @@ WRONG_TV = [
 @pytest.mark.parametrize(("tv", "message"), WRONG_TV)
 def test_total_variation_check_says_what_is_wrong(tv, message):
     with pytest.raises(CheckFailed, match=message):
-        checks.check_total_variation_loss(tv_variant(tv))
+        regularisers.check_total_variation_loss(tv_variant(tv))
 
 
 def test_total_variation_check_names_the_weight_argument():
@@ -162,7 +162,7 @@ def test_total_variation_check_names_the_weight_argument():
             super().__init__()
 
     with pytest.raises(CheckFailed, match="as `lam`"):
-        checks.check_total_variation_loss(Weight)
+        regularisers.check_total_variation_loss(Weight)
 
 
 class NeedsTarget(nn.Module):
@@ -181,10 +181,10 @@ class SummedSparsity(nn.Module):
 
 
 @pytest.mark.parametrize(("check", "answer", "message"), [
-    (checks.check_centered_loss, NeedsTarget, "called with the logits only"),
-    (checks.check_centered_loss, CornerCentred, "centre pixel certain foreground.*expected 0"),
-    (checks.check_sparsity_loss, SummedSparsity, "all foreground.*expected 1, got 16"),
-    (checks.check_sparsity_loss, NeedsTarget, "called with the logits only"),
+    (regularisers.check_centered_loss, NeedsTarget, "called with the logits only"),
+    (regularisers.check_centered_loss, CornerCentred, "centre pixel certain foreground.*expected 0"),
+    (regularisers.check_sparsity_loss, SummedSparsity, "all foreground.*expected 1, got 16"),
+    (regularisers.check_sparsity_loss, NeedsTarget, "called with the logits only"),
 ])
 def test_regulariser_checks_say_what_is_wrong(check, answer, message):
     with pytest.raises(CheckFailed, match=message):
@@ -206,8 +206,8 @@ class StubLoss(nn.Module):
 
 
 @pytest.mark.parametrize("check", [checks.check_dice_loss, checks.check_focal_loss,
-                                   checks.check_total_variation_loss, checks.check_centered_loss,
-                                   checks.check_sparsity_loss])
+                                   regularisers.check_total_variation_loss, regularisers.check_centered_loss,
+                                   regularisers.check_sparsity_loss])
 def test_a_stub_module_raises_not_implemented(check):
     with pytest.raises(NotImplementedError):
         check(StubLoss)

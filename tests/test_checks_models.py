@@ -6,12 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.checks import CheckFailed
-from course_utils.checks.models import (
-    check_conv_matrix,
-    check_dilated_net,
-    check_unet,
-    check_unet2,
-)
+from course_utils.checks.conv_matrix import check_conv_matrix
+from course_utils.checks.models import check_dilated_net, check_unet, check_unet2
 from course_utils.models import DilatedNet, EncDec, UNet, UNet2, check_input_size, conv_block
 
 

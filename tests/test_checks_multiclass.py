@@ -1,13 +1,11 @@
-"""course_utils.checks.multiclass: class counts, class weights, cross-entropy, model set-up."""
+"""course_utils.checks.multiclass: class counts, class weights, cross-entropy, one-hot."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from course_utils import models
 from course_utils.checks import CheckFailed
 from course_utils.checks import multiclass as checks
 
@@ -65,19 +63,6 @@ def test_right_answers_pass(capsys):
 def test_wrong_answers_fail_naming_the_case(check, fn, message):
     with pytest.raises(CheckFailed, match=message):
         check(fn)
-
-
-def test_multiclass_setup():
-    net = models.UNet(out_channels=12, width=4)
-    checks.check_multiclass_setup(net, nn.CrossEntropyLoss(ignore_index=255))
-    assert net.training  # the check puts the model back in the mode it found it in
-    with pytest.raises(CheckFailed, match="Set out_channels=12"):
-        checks.check_multiclass_setup(models.UNet(out_channels=1, width=4),
-                                      nn.CrossEntropyLoss(ignore_index=255))
-    with pytest.raises(CheckFailed, match="pass ignore_index=255"):
-        checks.check_multiclass_setup(net, nn.CrossEntropyLoss())
-    with pytest.raises(CheckFailed, match="use nn.CrossEntropyLoss"):
-        checks.check_multiclass_setup(net, nn.BCEWithLogitsLoss())
 
 
 def one_hot(target, num_classes, ignore_index=255):

@@ -1,5 +1,5 @@
 import importlib.util
-import json
+import os
 import random
 import subprocess
 import sys
@@ -135,26 +135,33 @@ def test_print_table_aligns(capsys):
     assert capsys.readouterr().out == "a         1\nlong key  x\n"
 
 
-def test_record_result_writes_json_and_rounds(monkeypatch, tmp_path, capsys):
-    path = tmp_path / "results.json"
-    monkeypatch.setenv("COURSE_RESULTS_FILE", str(path))
-    config.record_result("test Dice", 0.123456789)
-    config.record_result("epochs", 3, echo=False)
-    config.record_result("np", np.float32(0.5))
-    assert json.loads(path.read_text()) == {"test Dice": 0.1235, "epochs": 3, "np": 0.5}
-    assert capsys.readouterr().out == "test Dice: 0.1235\nnp: 0.5\n"
+@pytest.mark.parametrize(("before", "values", "inside"), [
+    ({}, {"COURSE_QUICK": "1"}, {"COURSE_QUICK": "1"}),
+    ({"COURSE_QUICK": "0"}, {"COURSE_QUICK": "1"}, {"COURSE_QUICK": "1"}),
+    ({"COURSE_QUICK": "0", "COURSE_RESULTS_FILE": "a"}, {"COURSE_RESULTS_FILE": "b"},
+     {"COURSE_QUICK": "0", "COURSE_RESULTS_FILE": "b"}),
+])
+def test_env_overrides_sets_then_restores(monkeypatch, before, values, inside):
+    for name in ("COURSE_QUICK", "COURSE_RESULTS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in before.items():
+        monkeypatch.setenv(name, value)
+    with config.env_overrides(values):
+        assert {n: os.environ[n] for n in inside} == inside
+    assert {n: os.environ.get(n) for n in ("COURSE_QUICK", "COURSE_RESULTS_FILE")} == {
+        n: before.get(n) for n in ("COURSE_QUICK", "COURSE_RESULTS_FILE")}
 
 
-def test_record_result_overwrites_same_key(monkeypatch, tmp_path):
-    path = tmp_path / "results.json"
-    monkeypatch.setenv("COURSE_RESULTS_FILE", str(path))
-    config.record_result("x", 1, echo=False)
-    config.record_result("x", 2, echo=False)
-    assert json.loads(path.read_text()) == {"x": 2}
+def test_env_overrides_restores_when_the_block_raises(monkeypatch):
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    with pytest.raises(RuntimeError), config.env_overrides({"COURSE_QUICK": "1"}):
+        raise RuntimeError("stop")
+    assert "COURSE_QUICK" not in os.environ
 
 
-def test_record_result_without_runner_only_prints(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    config.record_result("loss", 1.0)
-    assert capsys.readouterr().out == "loss: 1.0\n"
-    assert list(tmp_path.iterdir()) == []
+def test_env_overrides_rejects_a_value_that_is_not_text(monkeypatch):
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    with pytest.raises(ValueError, match="COURSE_QUICK must be set to a str, got bool True"):
+        with config.env_overrides({"COURSE_QUICK": True}):
+            pass
+    assert "COURSE_QUICK" not in os.environ

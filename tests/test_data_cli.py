@@ -150,7 +150,7 @@ def test_status_dataset_missing_from_course_data_dir_is_passed_over(links, tmp_p
     env = tmp_path / "env"
     (env / "phc_data").mkdir(parents=True)
     monkeypatch.setenv("COURSE_DATA_DIR", str(env))
-    rc, out, _ = _run(capsys, "status", "facade", "--quick")
+    rc, out, _ = _run(capsys, "status", "facade", "--folders-only")
     assert rc == 0
     assert re.search(r"1  COURSE_DATA_DIR  no +" + re.escape(str(env / "CMP_facade_DB_base")), out)
     assert re.search(r"4  synthetic        no      <-- used", out)
@@ -182,7 +182,7 @@ def test_the_command_line_imports_the_data_package_only_for_data():
 def test_status_broken_link_is_skipped(links, tmp_path, capsys):
     links.mkdir()
     os.symlink(tmp_path / "gone", links / "phc_data")
-    rc, out, _ = _run(capsys, "status", "phc", "--quick")
+    rc, out, _ = _run(capsys, "status", "phc", "--folders-only")
     assert rc == 0
     assert f"1  data_links  broken link            {links / 'phc_data'} -> {tmp_path / 'gone'}" \
         in out

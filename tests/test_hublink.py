@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from course_utils import hublink
 from course_utils.__main__ import main
+from course_utils.instructor import hublink
 
 REPO = "https://github.com/owner/seg-course.git"
 EX00 = "notebooks/exercises/00-setup-and-data.ipynb"

@@ -1,5 +1,5 @@
 """lab_page without a browser: the before/after comparison that decides whether a slider's
-figure and printed metrics followed it (the browser side is tests/test_hub.py)."""
+figure and printed metrics followed it (the browser side is tests/integration/test_hub.py)."""
 
 import re
 

@@ -217,3 +217,54 @@ def test_per_image_scores_rejects_bad_input():
         metrics.per_image_scores(_mask(A_PRED), _mask(B_TRUE))
     with pytest.raises(ValueError, match="tolerance"):
         metrics.per_image_scores(_mask(A_PRED), _mask(A_TRUE), tolerance=-1)
+
+
+def test_confusion_matrix_reset_starts_over():
+    acc = metrics.ConfusionMatrix(2)
+    acc.update(torch.tensor([[0, 1]]), torch.tensor([[1, 1]]))
+    acc.reset()
+    assert acc.matrix.tolist() == [[0, 0], [0, 0]]
+    acc.update(torch.tensor([[1]]), torch.tensor([[1]]))
+    assert acc.matrix.tolist() == [[0, 0], [0, 1]]
+
+
+def test_binary_accumulator_hand_computed():
+    # image 0: TP 1, FP 1, FN 1, TN 1; image 1: both empty, every metric 1.0 (the policy)
+    acc = metrics.BinaryMetrics()
+    acc.update(torch.tensor([[[1, 0], [1, 0]]]), torch.tensor([[[1, 1], [0, 0]]]))
+    acc.update(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2))
+    assert acc.compute() == pytest.approx({"dice": 0.75, "iou": 2 / 3, "accuracy": 0.75,
+                                           "sensitivity": 0.75, "specificity": 0.75})
+
+
+def test_binary_accumulator_equals_the_functions_on_random_masks():
+    """Batch by batch, the same numbers as each metric function on all masks at once."""
+    g = torch.Generator().manual_seed(0)
+    for trial in range(20):
+        n = 1 + trial % 7
+        pred = torch.rand(n, 1, 9, 7, generator=g) < torch.rand(1, generator=g)
+        target = torch.rand(n, 1, 9, 7, generator=g) < torch.rand(1, generator=g)
+        target[0] = False  # an empty target in every trial
+        acc = metrics.BinaryMetrics()
+        for start in range(0, n, 3):
+            acc.update(pred[start:start + 3], target[start:start + 3])
+        assert acc.compute() == {
+            "dice": metrics.dice_score(pred, target), "iou": metrics.iou_score(pred, target),
+            "accuracy": metrics.accuracy(pred, target),
+            "sensitivity": metrics.sensitivity(pred, target),
+            "specificity": metrics.specificity(pred, target),
+        }
+
+
+def test_binary_accumulator_reset_and_bad_input():
+    acc = metrics.BinaryMetrics()
+    with pytest.raises(ValueError, match="no masks to score: call update"):
+        acc.compute()
+    acc.update(torch.ones(1, 2, 2), torch.zeros(1, 2, 2))
+    acc.reset()
+    with pytest.raises(ValueError, match="no masks to score"):
+        acc.compute()
+    with pytest.raises(ValueError, match="pred and target shapes differ"):
+        acc.update(torch.ones(1, 2, 2), torch.ones(1, 2, 3))
+    with pytest.raises(ValueError, match="threshold probabilities first"):
+        acc.update(torch.full((1, 2, 2), 0.7), torch.ones(1, 2, 2))

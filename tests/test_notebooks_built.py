@@ -7,31 +7,18 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from course_utils import authoring
+# hidden_test_lines is also imported from here by tests/test_grading_roundtrip.py
+from notebook_regions import TRIVIAL, hidden_test_lines, outside_lines, region_lines
+
+from course_utils.instructor import authoring, injected
 
 NOTEBOOKS = authoring.NOTEBOOKS
 LESSONS = [source.stem for source in authoring.lesson_sources()]
 # Lines so common that finding them elsewhere in an exercise says nothing about a leak.
-TRIVIAL = {"", "pass", "return", "...", ")", "]", "}", "else:", "try:", "break", "continue"}
 
 
 def _read(kind, lesson):
     return nbformat.read(NOTEBOOKS / kind / f"{lesson}.ipynb", as_version=4)
-
-
-def _region_lines(cell, where):
-    lines = cell.source.split("\n")
-    for begin, end in authoring._regions(lines, where):
-        yield from lines[begin + 1 : end]
-
-
-def _outside_lines(cell):
-    """Stripped lines of a cell that lie outside its solution regions."""
-    lines = cell.source.split("\n")
-    inside = set()
-    for begin, end in authoring._regions(lines, "outside"):
-        inside.update(range(begin, end + 1))
-    return {line.strip() for i, line in enumerate(lines) if i not in inside}
 
 
 def _python(cell):
@@ -67,30 +54,15 @@ def test_exercise_holds_no_solution_text(lesson):
 
     solution = _read("solutions", lesson)
     exercise_lines = lines(_read("exercises", lesson))
-    region_lines = {}
+    solution_lines = {}
     for i, cell in enumerate(solution.cells):
-        for line in _region_lines(cell, f"{lesson}, cell {i}"):
-            region_lines.setdefault(line.strip(), i)
-    shared = {line for cell in solution.cells for line in _outside_lines(cell)}
-    for text, i in region_lines.items():
+        for line in region_lines(cell, f"{lesson}, cell {i}"):
+            solution_lines.setdefault(line.strip(), i)
+    shared = {line for cell in solution.cells for line in outside_lines(cell)}
+    for text, i in solution_lines.items():
         if text.lstrip("# ").strip() in TRIVIAL or text in shared:
             continue
         assert text not in exercise_lines, f"{lesson}, cell {i}: solution line {text!r} leaks"
-
-
-def hidden_test_lines(nb, lesson):
-    """Stripped lines inside the hidden-test regions of a notebook's cells, minus trivial
-    ones and the lines that also appear outside every hidden region."""
-    inside, outside = set(), set()
-    for i, cell in enumerate(nb.cells):
-        lines = cell.source.split("\n")
-        hidden = set()
-        for begin, end in authoring._regions(lines, f"{lesson}, cell {i}",
-                                             (authoring.HIDDEN_BEGIN, authoring.HIDDEN_END)):
-            hidden.update(range(begin + 1, end))
-        inside |= {lines[k].strip() for k in hidden}
-        outside |= {line.strip() for k, line in enumerate(lines) if k not in hidden}
-    return {line for line in inside - outside if line.lstrip("# ").strip() not in TRIVIAL}
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -133,9 +105,9 @@ def test_every_stub_says_what_to_do(lesson):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_no_outputs_except_pinned(lesson, kind):
     nb = _read(kind, lesson)
-    assert nb.metadata.kernelspec == authoring.KERNELSPEC
+    assert nb.metadata.kernelspec == injected.KERNELSPEC
     first = next(c for c in nb.cells if c.cell_type == "code")
-    assert (first.id, first.source) == (f"{lesson[:2]}-kernel-check", authoring.KERNEL_CHECK)
+    assert (first.id, first.source) == (f"{lesson[:2]}-kernel-check", injected.KERNEL_CHECK)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue

@@ -1,4 +1,4 @@
-"""course_utils.runner without a kernel: the lesson filter, one run with a fake client, the table."""
+"""course_utils.instructor.runner without a kernel: the lesson filter, one run with a fake client, the table."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from course_utils import runner
+from course_utils.instructor import runner
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from course_utils import training
+from course_utils import metrics, training
 from course_utils.training import NonFiniteLossError
 
 
@@ -122,6 +122,22 @@ def test_evaluate_binary_hand_computed():
         "dice": (0.5 + 1) / 2, "iou": (1 / 3 + 1) / 2, "accuracy": (0.5 + 1) / 2,
         "sensitivity": (0.5 + 1) / 2, "specificity": (0.5 + 1) / 2,
     })
+
+
+def test_evaluate_empty_loader():
+    with pytest.raises(ValueError, match="the loader yielded no batches; nothing to evaluate"):
+        training.evaluate(Logits(), [], "cpu")
+
+
+def test_evaluate_binary_matches_the_metrics_on_all_masks_at_once():
+    """evaluate counts per batch; its numbers are binary_metrics' on every mask at once."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(10, 1, 8, 8, generator=g) * 3
+    targets = (torch.rand(10, 1, 8, 8, generator=g) < 0.3).float()
+    targets[2] = 0  # an empty target: the empty-mask policy must hold across batches
+    loader = [(logits[i:i + 3], targets[i:i + 3]) for i in range(0, 10, 3)]
+    got = training.evaluate(Logits(), loader, "cpu")
+    assert got == metrics.binary_metrics(torch.sigmoid(logits) >= 0.5, targets.bool())
 
 
 def test_evaluate_weights_loss_by_batch_size():

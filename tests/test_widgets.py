@@ -1,5 +1,5 @@
 """Slider callbacks: the pure view functions on tiny hand-computed maps, the drawing, and the
-widget wiring (driven without a browser; tests/test_hub.py drives a real one)."""
+widget wiring (driven without a browser; tests/integration/test_hub.py drives a real one)."""
 
 from __future__ import annotations
 

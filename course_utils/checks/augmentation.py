@@ -8,6 +8,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from course_utils.checks import CheckFailed, passed
+from course_utils.facade_classes import IGNORE_INDEX
 
 __all__ = ["check_paired_augmentation"]
 
@@ -31,7 +32,7 @@ def check_paired_augmentation(transform) -> None:
     """Check ``transform(tv_tensors.Image, tv_tensors.Mask) -> (image, mask)``.
 
     Over 20 random draws: the mask keeps its label values (nearest-neighbour resampling;
-    255 allowed for uncovered pixels), the bright shape in the image stays on the mask
+    ``IGNORE_INDEX`` allowed for uncovered pixels), the bright shape in the image stays on the mask
     (geometry applied to both), some draw moves the shape (geometry present) and some draw
     changes the brightness of a uniform grey image's centre (colour jitter present).
     """
@@ -50,9 +51,9 @@ def check_paired_augmentation(transform) -> None:
                               f"{tuple(mask.shape)} to {tuple(out_image.shape)} and "
                               f"{tuple(out_mask.shape)}; keep the size")
         values = set(torch.unique(out_mask).tolist())
-        if not values <= {0, 1, 255}:
+        if not values <= {0, 1, IGNORE_INDEX}:
             raise CheckFailed(f"draw {draw}: the mask holds values {sorted(values)[:6]}, not "
-                              f"only labels 0/1 (and 255 padding): masks must be resampled "
+                              f"only labels 0/1 (and {IGNORE_INDEX} padding): masks must be resampled "
                               f"nearest-neighbour; wrap them in tv_tensors.Mask")
         grey = out_image.float().mean(0)
         inside, outside = out_mask == 1, out_mask == 0

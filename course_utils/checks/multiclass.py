@@ -5,31 +5,32 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from course_utils.checks import CheckFailed, expect_close, passed
+from course_utils.facade_classes import IGNORE_INDEX
 
 __all__ = [
     "check_class_counts",
     "check_class_weights",
     "check_cross_entropy",
-    "check_multiclass_setup",
     "check_one_hot",
 ]
 
 
 def check_class_counts(fn) -> None:
-    """Check ``fn(targets, num_classes, ignore_index=255) -> (num_classes,)`` pixel counts."""
+    """Check ``fn(targets, num_classes, ignore_index=IGNORE_INDEX) -> (num_classes,)`` pixel
+    counts."""
     cases = [
         ("one image, three classes", torch.tensor([[[0, 1], [1, 2]]]), 3,
          torch.tensor([1, 2, 1])),
         ("a class that never occurs", torch.tensor([[[0, 0], [2, 2]]]), 4,
          torch.tensor([2, 0, 2, 0])),
-        ("padding (255) is not counted", torch.tensor([[[1, 255], [255, 1]], [[0, 1], [1, 1]]]),
+        (f"padding ({IGNORE_INDEX}) is not counted",
+         torch.tensor([[[1, IGNORE_INDEX], [IGNORE_INDEX, 1]], [[0, 1], [1, 1]]]),
          2, torch.tensor([1, 5])),
     ]
     for case, targets, num_classes, expected in cases:
-        got = fn(targets.clone(), num_classes, ignore_index=255)
+        got = fn(targets.clone(), num_classes, ignore_index=IGNORE_INDEX)
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"{case}: return a tensor of counts, got {type(got).__name__}")
         expect_close(case, got.double(), expected.double())
@@ -59,26 +60,26 @@ def check_class_weights(fn) -> None:
 
 
 def check_cross_entropy(fn) -> None:
-    """Check ``fn(logits, target, weight=None, ignore_index=255) -> scalar`` against
+    """Check ``fn(logits, target, weight=None, ignore_index=IGNORE_INDEX) -> scalar`` against
     ``torch.nn.functional.cross_entropy`` (mean over the pixels that are not ignored,
     weighted by the weight of each pixel's true class)."""
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 3, 4, 5, generator=g) * 3
     target = torch.randint(0, 3, (2, 4, 5), generator=g)
     padded = target.clone()
-    padded[:, -1] = 255
+    padded[:, -1] = IGNORE_INDEX
     weight = torch.tensor([0.2, 1.0, 3.0])
     cases = [
         ("plain", logits, target, None),
-        ("with padding (255 ignored)", logits, padded, None),
+        (f"with padding ({IGNORE_INDEX} ignored)", logits, padded, None),
         ("with class weights", logits, target, weight),
         ("with class weights and padding", logits, padded, weight),
         ("large logits (use log_softmax)", logits * 100, target, None),
     ]
     for case, x, y, w in cases:
-        expected = F.cross_entropy(x, y, weight=w, ignore_index=255)
+        expected = F.cross_entropy(x, y, weight=w, ignore_index=IGNORE_INDEX)
         got = fn(x.clone(), y.clone(), weight=None if w is None else w.clone(),
-                 ignore_index=255)
+                 ignore_index=IGNORE_INDEX)
         if not isinstance(got, torch.Tensor) or got.numel() != 1:
             raise CheckFailed(f"{case}: return a scalar tensor (the mean loss), got "
                               f"{type(got).__name__} {getattr(got, 'shape', '')}")
@@ -98,36 +99,36 @@ def _call(case: str, fn, *args, **kwargs):
     except (RuntimeError, IndexError) as exc:
         hint = ""
         if "Class values must be" in str(exc) or "out of bounds" in str(exc):
-            hint = (" 255 is not a class: give the ignored pixels any valid index first, "
+            hint = (f" {IGNORE_INDEX} is not a class: give the ignored pixels any valid index first, "
                     "then set their vectors to zero")
         raise CheckFailed(f"{case}: your function raised {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0].rstrip('.')}.{hint}") from exc
 
 
 def check_one_hot(fn) -> None:
-    """Check ``fn(target, num_classes, ignore_index=255) -> (N, num_classes, H, W)`` floats:
-    a 1 in the channel of each labelled pixel's class, zeros everywhere else, and all zeros
-    at ignored pixels (they belong to no class). The input must be left unchanged."""
+    """Check ``fn(target, num_classes, ignore_index=IGNORE_INDEX) -> (N, num_classes, H, W)``
+    floats: a 1 in the channel of each labelled pixel's class, zeros everywhere else, and all
+    zeros at ignored pixels (they belong to no class). The input must be left unchanged."""
     g = torch.Generator().manual_seed(0)
     padded = torch.randint(0, 5, (2, 3, 4), generator=g)
-    padded[:, :, -1] = 255
+    padded[:, :, -1] = IGNORE_INDEX
     cases = [
         ("one image, every class present", torch.tensor([[[0, 1, 2, 0], [2, 1, 0, 1]]]), 3),
         ("a class missing from the batch", torch.tensor([[[0, 0], [2, 2]]]), 4),
-        ("padding (255) in the corner", torch.tensor([[[1, 0], [1, 255]]]), 2),
+        (f"padding ({IGNORE_INDEX}) in the corner", torch.tensor([[[1, 0], [1, IGNORE_INDEX]]]), 2),
         ("a batch of two with a padded column", padded, 5),
     ]
     for case, target, num_classes in cases:
         before = target.clone()
-        got = _call(case, fn, target, num_classes, ignore_index=255)
+        got = _call(case, fn, target, num_classes, ignore_index=IGNORE_INDEX)
         if not torch.equal(target, before):
             raise CheckFailed(f"{case}: your function changed its input target (the padding "
-                              f"255 was overwritten). Work on a copy, e.g. torch.where(...), so "
+                              f"{IGNORE_INDEX} was overwritten). Work on a copy, e.g. torch.where(...), so "
                               f"the dataset's labels keep their padding.")
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"{case}: return a tensor, got {type(got).__name__}")
         n, h, w = target.shape
-        expected = _one_hot(target, num_classes, 255)
+        expected = _one_hot(target, num_classes, IGNORE_INDEX)
         if tuple(got.shape) == (n, h, w, num_classes) != tuple(expected.shape):
             raise CheckFailed(f"{case}: got shape {tuple(got.shape)}, classes on the last "
                               f"axis (F.one_hot puts them there); PyTorch wants them on dim 1: "
@@ -144,14 +145,14 @@ def check_one_hot(fn) -> None:
             raise CheckFailed(f"{case}: got dtype {got.dtype}; cross-entropy reads a one-hot "
                               f"target as class probabilities, which must be floats (.float())")
         got = got.detach().double()
-        ignored = (target == 255).unsqueeze(1).expand_as(got)
+        ignored = (target == IGNORE_INDEX).unsqueeze(1).expand_as(got)
         if not torch.equal(got[~ignored], expected.double()[~ignored]):
             raise CheckFailed(f"{case}: at a labelled pixel of class k, channel k must hold 1 "
                               f"and every other channel 0; yours differs at "
                               f"{int((got[~ignored] != expected.double()[~ignored]).sum())} "
                               f"entries")
         if got[ignored].abs().sum() > 0:
-            vector = got.permute(0, 2, 3, 1)[target == 255][0]
+            vector = got.permute(0, 2, 3, 1)[target == IGNORE_INDEX][0]
             if vector.max() == 1 and vector.sum() == 1:
                 what = f"got a 1 in channel {int(vector.argmax())}, a real class"
             elif torch.allclose(vector, torch.full_like(vector, 1 / num_classes)):
@@ -159,31 +160,7 @@ def check_one_hot(fn) -> None:
                         "to the loss")
             else:
                 what = f"got {[round(v, 3) for v in vector.tolist()]}"
-            raise CheckFailed(f"{case}: an ignored pixel (255) {what}. Its vector must be all "
+            raise CheckFailed(f"{case}: an ignored pixel ({IGNORE_INDEX}) {what}. Its vector must be all "
                               f"zeros: it belongs to no class, so it adds nothing to the "
                               f"cross-entropy sum.")
     passed("one_hot", len(cases))
-
-
-def check_multiclass_setup(model: nn.Module, criterion, num_classes: int = 12,
-                           size=(64, 48)) -> None:
-    """Check that ``model`` maps ``(N, 3, H, W)`` to ``(N, num_classes, H, W)`` logits and
-    that ``criterion`` is a cross-entropy that skips the padding label 255."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(torch.rand(2, 3, *size, device=next(model.parameters()).device))
-    finally:
-        model.train(was_training)
-    if tuple(out.shape) != (2, num_classes, *size):
-        raise CheckFailed(f"the model should output one logit map per class, shape "
-                          f"(2, {num_classes}, {size[0]}, {size[1]}) for a batch of 2; got "
-                          f"{tuple(out.shape)}. Set out_channels={num_classes}.")
-    if not isinstance(criterion, nn.CrossEntropyLoss):
-        raise CheckFailed(f"use nn.CrossEntropyLoss (softmax + log-loss per pixel), got "
-                          f"{type(criterion).__name__}")
-    if criterion.ignore_index != 255:
-        raise CheckFailed(f"the padding label is 255; pass ignore_index=255 (got "
-                          f"{criterion.ignore_index})")
-    passed("multi-class set-up", 3)

@@ -19,7 +19,6 @@ from course_utils.data.catalog import DATA_LINKS, DatasetError, registry
 from course_utils.data.datasets import SPLITS, FacadeDataset, PhCDataset, split_indices
 from course_utils.data.loader import InMemoryLoader
 from course_utils.data.prepare import Crop, Prepared, crop_cells, prepare_phc, split_frames
-from course_utils.data.readers import IGNORE_INDEX
 from course_utils.data.sources import (
     CACHE_DIR_ENV,
     DATA_DIR_ENV,
@@ -30,7 +29,12 @@ from course_utils.data.sources import (
     synthetic_dir,
 )
 from course_utils.data.validation import SYNTHETIC_MARKER, Finding, Report, check_layout, validate
-from course_utils.facade_classes import FACADE_CLASSES, FACADE_PALETTE, NUM_FACADE_CLASSES
+from course_utils.facade_classes import (
+    FACADE_CLASSES,
+    FACADE_PALETTE,
+    IGNORE_INDEX,
+    NUM_FACADE_CLASSES,
+)
 
 __all__ = [
     "CACHE_DIR_ENV",

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.action == "status":
-            return status(_names(args.names), args.root, open_files=not args.quick)
+            return status(_names(args.names), args.root, open_files=not args.folders_only)
         if args.action == "link":
             return link(_names(args.names), args.to, args.force)
         if args.action == "fetch":
@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="where each dataset is read from, and checks")
     status.add_argument("names", **names)
     status.add_argument("--root", help="also show this folder, as a lesson's data root argument")
-    status.add_argument("--quick", action="store_true", help="check folders, not every file")
+    status.add_argument("--folders-only", action="store_true",
+                        help="check the folders, not every file in them")
     link = sub.add_parser("link", help="symlink data_links/<folder> to the course HPC path")
     link.add_argument("names", **names)
     link.add_argument("--to", help="link to this folder instead of the course HPC path")

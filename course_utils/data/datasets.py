@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from course_utils import config
+from course_utils import reporting
 from course_utils.data import decoded, readers, sources, validation
 from course_utils.facade_classes import FACADE_CLASSES, FACADE_PALETTE, NUM_FACADE_CLASSES
 
@@ -106,7 +106,7 @@ class PhCDataset(_InMemoryDataset):
             train, val = split_indices(len(names), (1 - val_fraction, val_fraction))
             keep = val if split == "val" else train
         self._select(keep, limit)
-        config.record_result("data", self.source.kind, echo=False)
+        reporting.record_result("data", self.source.kind, echo=False)
 
     @staticmethod
     def target_tensor(target: torch.Tensor) -> torch.Tensor:
@@ -144,7 +144,7 @@ class FacadeDataset(_InMemoryDataset):
             lambda: readers.read_facade_folder(root, size))
         parts = dict(zip(SPLITS, split_indices(len(self.names), (0.7, 0.15, 0.15)), strict=True))
         self._select(parts[split], limit)
-        config.record_result("data", self.source.kind, echo=False)
+        reporting.record_result("data", self.source.kind, echo=False)
 
     @staticmethod
     def target_tensor(target: torch.Tensor) -> torch.Tensor:

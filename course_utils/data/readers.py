@@ -17,12 +17,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from course_utils.data.catalog import DatasetError
-from course_utils.facade_classes import NUM_FACADE_CLASSES
+from course_utils.facade_classes import IGNORE_INDEX, NUM_FACADE_CLASSES
 
-__all__ = ["FACADE_PATTERNS", "IGNORE_INDEX", "PHC_PATTERNS", "read_facade_folder",
+__all__ = ["FACADE_PATTERNS", "PHC_PATTERNS", "read_facade_folder",
            "read_phc_folder"]
 
-IGNORE_INDEX = 255  # target value of facade padding; the losses skip it
 PHC_PATTERNS = ("images/img_*.jpg", "labels/label_*.png")  # under a split folder
 FACADE_PATTERNS = ("base/cmp_b*.jpg", "base/cmp_b*.png")  # under the dataset's root
 

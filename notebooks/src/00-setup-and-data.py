@@ -20,7 +20,7 @@
 # folder only if the data is somewhere the course cannot find by itself.
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 QUICK = config.is_quick()
@@ -87,7 +87,7 @@ for split, ds in cells.items():
     image, target = ds[0]
     print(f"{split:5s} {len(ds):4d} items  image {tuple(image.shape)} {image.dtype}  "
           f"target {tuple(target.shape)} {target.dtype} values {target.unique().tolist()}")
-config.record_result("cells train/val/test", "/".join(str(len(ds)) for ds in cells.values()))
+reporting.record_result("cells train/val/test", "/".join(str(len(ds)) for ds in cells.values()))
 
 # %%
 from course_utils import plotting
@@ -171,7 +171,7 @@ best_threshold = torch.maximum(right_if_bright, 1 - right_if_bright).max().item(
 all_background = (background_hist.sum() / pixels).item()
 print(f"best single grey-level threshold: {best_threshold:.1%} of the training pixels right; "
       f"calling every pixel background: {all_background:.1%}")
-config.record_outcome("best grey threshold minus all-background accuracy",
+reporting.record_outcome("best grey threshold minus all-background accuracy",
                       best_threshold - all_background)
 
 # %% [markdown]

@@ -30,7 +30,7 @@
 # %%
 from pathlib import Path
 
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 config.seed_everything(SEED)
@@ -429,8 +429,8 @@ stable_falls = len(stable_losses) > 1 and all(
 simplified_stops = "simplified" not in overconfident
 print(f"In this run the simplified form {'stopped' if simplified_stops else 'trained'} and the "
       f"stable form's loss {'fell' if stable_falls else 'did not fall'} in every epoch.")
-config.record_outcome("simplified form stops", simplified_stops)
-config.record_outcome("stable form's loss falls every epoch", stable_falls)
+reporting.record_outcome("simplified form stops", simplified_stops)
+reporting.record_outcome("stable form's loss falls every epoch", stable_falls)
 
 # %% [markdown]
 # With the simplified form the very first step fails: the loss is inf, and the training loop
@@ -600,8 +600,8 @@ print(f"In this run the validation Dice stayed below 0.05 in {stuck[0.1]} of {LO
       f"epochs with momentum 0.1 and in {stuck[models.BN_MOMENTUM]} of {LOOP_EPOCHS} with "
       f"momentum {models.BN_MOMENTUM}; after the last epoch it was {loop_dice[0.1][-1]:.3f} vs "
       f"{loop_dice[models.BN_MOMENTUM][-1]:.3f}.")
-config.record_outcome("epochs stuck with momentum 0.1", stuck[0.1])
-config.record_outcome("epochs stuck with momentum 0.3", stuck[models.BN_MOMENTUM])
+reporting.record_outcome("epochs stuck with momentum 0.1", stuck[0.1])
+reporting.record_outcome("epochs stuck with momentum 0.3", stuck[models.BN_MOMENTUM])
 
 # %% [markdown]
 # Compare the training losses of the two runs: they are the same, epoch by epoch, because in
@@ -627,7 +627,7 @@ def dice_in_training_mode(net: torch.nn.Module) -> float:
 train_mode_dice = dice_in_training_mode(loop_nets[0.1])
 print(f"momentum 0.1, after epoch {LOOP_EPOCHS}: validation Dice {loop_dice[0.1][-1]:.3f} in "
       f"eval mode (running averages), {train_mode_dice:.3f} in training mode (batch statistics)")
-config.record_outcome("momentum 0.1: train-mode minus eval-mode val Dice",
+reporting.record_outcome("momentum 0.1: train-mode minus eval-mode val Dice",
                       train_mode_dice - loop_dice[0.1][-1])
 
 # %% [markdown]
@@ -672,7 +672,7 @@ best_epoch = min(range(EPOCHS), key=val_losses.__getitem__) + 1
 print(f"In this run the training loss fell from {train_losses[0]:.3f} to {train_losses[-1]:.3f} "
       f"(it rose in {rises} of {EPOCHS - 1} epochs); the validation loss was lowest after "
       f"epoch {best_epoch} of {EPOCHS}.")
-config.record_outcome("training loss fell overall", train_losses[-1] < 0.5 * train_losses[0])
+reporting.record_outcome("training loss fell overall", train_losses[-1] < 0.5 * train_losses[0])
 
 # %% [markdown]
 # The training loss usually falls fast at first and then more slowly, with small bumps: each
@@ -691,8 +691,8 @@ config.record_outcome("training loss fell overall", train_losses[-1] < 0.5 * tra
 # %%
 test_metrics = training.evaluate(model, test_loader, DEVICE)
 config.print_table({name: f"{value:.3f}" for name, value in test_metrics.items()})
-config.record_result("test Dice", test_metrics["dice"])
-config.record_result("test IoU", test_metrics["iou"], echo=False)
+reporting.record_result("test Dice", test_metrics["dice"])
+reporting.record_result("test IoU", test_metrics["iou"], echo=False)
 
 # %% [markdown]
 # Two galleries: the first six test images, then the six where the network does worst,

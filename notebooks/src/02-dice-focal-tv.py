@@ -32,7 +32,7 @@
 # lesson's time. Full mode scores on the whole test set.
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 config.seed_everything(SEED)
@@ -432,7 +432,7 @@ class BCELoss_TotalVariation(nn.Module):
 
 
 # %% points=2
-from course_utils.checks.losses import check_total_variation_loss
+from course_utils.checks.regularisers import check_total_variation_loss
 
 check_total_variation_loss(BCELoss_TotalVariation)
 
@@ -549,7 +549,7 @@ class SparsityLoss(nn.Module):
 
 
 # %% points=2
-from course_utils.checks.losses import check_centered_loss, check_sparsity_loss
+from course_utils.checks.regularisers import check_centered_loss, check_sparsity_loss
 
 check_centered_loss(CenteredLoss)
 check_sparsity_loss(SparsityLoss)
@@ -728,8 +728,8 @@ print(f"{'loss':16s}" + "".join(f"{c:>12s}" for c in columns))
 for name in criteria:
     print(f"{name:16s}" + "".join(formats.get(c, "{:>12.3f}").format(mean[name][c])
                                   for c in columns))
-config.record_result("test Dice BCE", mean["BCE"]["Dice"], echo=False)
-config.record_result("test Dice Dice loss", mean["Dice"]["Dice"], echo=False)
+reporting.record_result("test Dice BCE", mean["BCE"]["Dice"], echo=False)
+reporting.record_result("test Dice Dice loss", mean["Dice"]["Dice"], echo=False)
 
 # %% [markdown]
 # Are these differences real? A seed fixes the initial weights and the order of the
@@ -800,16 +800,16 @@ def same_direction(name: str) -> str:
 print()
 for name in list(criteria)[1:]:
     print(same_direction(name))
-config.record_outcome("weighted BCE sensitivity gain, smallest",
+reporting.record_outcome("weighted BCE sensitivity gain, smallest",
                       min(paired_diffs["weighted BCE", "sensitivity"]))
-config.record_outcome("weighted BCE specificity change, largest",
+reporting.record_outcome("weighted BCE specificity change, largest",
                       max(paired_diffs["weighted BCE", "specificity"]))
-config.record_outcome("Focal unsure gain, smallest", min(paired_diffs["Focal", "unsure"]))
-config.record_outcome("Dice loss unsure change, largest", max(paired_diffs["Dice", "unsure"]))
-config.record_outcome("TV Dice change, largest", max(paired_diffs["BCE + TV", "Dice"]))
-config.record_outcome("Focal Dice change, largest size",
+reporting.record_outcome("Focal unsure gain, smallest", min(paired_diffs["Focal", "unsure"]))
+reporting.record_outcome("Dice loss unsure change, largest", max(paired_diffs["Dice", "unsure"]))
+reporting.record_outcome("TV Dice change, largest", max(paired_diffs["BCE + TV", "Dice"]))
+reporting.record_outcome("Focal Dice change, largest size",
                       max(abs(d) for d in paired_diffs["Focal", "Dice"]))
-config.record_outcome("loss-to-loss Dice spread", loss_spread)
+reporting.record_outcome("loss-to-loss Dice spread", loss_spread)
 
 # %% [markdown]
 # ### How much is "in every seed" worth? The sign test
@@ -1010,8 +1010,8 @@ fig.tight_layout()
 print(verdicts.describe_ratio("the focal model's excess of right answers over confidence on "
                               "its unsure pixels, compared with BCE's,",
                               underconfidence["Focal"], underconfidence["BCE"], tie=0.2))
-config.record_outcome("Focal unsure pixels: right minus confidence", underconfidence["Focal"])
-config.record_outcome("Focal minus BCE underconfidence",
+reporting.record_outcome("Focal unsure pixels: right minus confidence", underconfidence["Focal"])
+reporting.record_outcome("Focal minus BCE underconfidence",
                       underconfidence["Focal"] - underconfidence["BCE"])
 
 # %% [markdown]

@@ -22,7 +22,7 @@
 # ## Parameters
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 config.seed_everything(SEED)
@@ -250,7 +250,7 @@ loss_ratio = encdec_history["train_loss"][-1] / unet_history["train_loss"][-1]
 print(verdicts.describe_ratio("the encoder-decoder's last training loss",
                               encdec_history["train_loss"][-1], unet_history["train_loss"][-1],
                               larger="larger than the U-Net's", smaller="smaller than the U-Net's"))
-config.record_outcome("encdec over unet train loss", loss_ratio)
+reporting.record_outcome("encdec over unet train loss", loss_ratio)
 
 # %% [markdown]
 # Look at the *training* loss, not only the validation curves. Usually the
@@ -285,7 +285,7 @@ print(f"{'':8s}" + "".join(f"{k:>13s}" for k in scores["UNet"]))
 for name, row in scores.items():
     print(f"{name:8s}" + "".join(f"{v:13.3f}" for v in row.values()))
 for key in ("Dice", "boundary F1"):
-    config.record_result(f"{key} EncDec/UNet", f"{scores['EncDec'][key]:.3f}/{scores['UNet'][key]:.3f}",
+    reporting.record_result(f"{key} EncDec/UNet", f"{scores['EncDec'][key]:.3f}/{scores['UNet'][key]:.3f}",
                          echo=False)
 
 # %%
@@ -294,7 +294,7 @@ wider = "wider" if gaps["boundary F1"] > gaps["Dice"] else "not wider"
 print(f"The gap on the outline score is {wider} than the gap on Dice "
       f"({gaps['boundary F1']:+.3f} against {gaps['Dice']:+.3f}).")
 for key, gap in gaps.items():
-    config.record_outcome(f"unet minus encdec {key}", gap)
+    reporting.record_outcome(f"unet minus encdec {key}", gap)
 
 # %% [markdown]
 # What to expect, and why: the skips hand the decoder the full-resolution features, so the
@@ -366,7 +366,7 @@ for name, model_cls in (("EncDec", models.EncDec), ("UNet", UNet)):
 print(verdicts.describe_ratio("the U-Net's first-layer gradient", grad_norms["UNet"],
                               grad_norms["EncDec"], larger="larger than the encoder-decoder's",
                               smaller="smaller than the encoder-decoder's"))
-config.record_outcome("first-layer gradient ratio unet/encdec", grad_norms["UNet"] / grad_norms["EncDec"])
+reporting.record_outcome("first-layer gradient ratio unet/encdec", grad_norms["UNet"] / grad_norms["EncDec"])
 
 # %% [markdown]
 # How much the short cut changes the gradient depends on how much the long path loses, and

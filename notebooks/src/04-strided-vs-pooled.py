@@ -26,7 +26,7 @@
 # ## Parameters
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 config.seed_everything(SEED)
@@ -194,7 +194,7 @@ def conv_matrix(weight: torch.Tensor, size: int, stride: int = 1, padding: int =
 # names the usual slips (a flipped kernel, a forgotten stride or padding, swapped axes).
 
 # %% points=3
-from course_utils.checks.models import check_conv_matrix
+from course_utils.checks.conv_matrix import check_conv_matrix
 
 check_conv_matrix(conv_matrix)
 
@@ -340,7 +340,7 @@ fig.tight_layout()
 # ## Data
 
 # %%
-from course_utils import data, models, plotting, training, verdicts
+from course_utils import cost, data, models, plotting, training, verdicts
 
 cells = {split: data.PhCDataset(split, DATA_ROOT, size=SIZE) for split in ("train", "val", "test")}
 val_loader = data.InMemoryLoader(cells["val"], 32, device=DEVICE)
@@ -459,13 +459,13 @@ for name, row in table.items():
     print(f"{name:16s}{row['parameters']:12,d}" +
           "".join(f"{v:12.3f}" for k, v in row.items() if k != "parameters"))
 pooled, strided = table.values()
-config.record_result("Dice UNet/UNet2", f"{pooled['Dice']:.3f}/{strided['Dice']:.3f}",
+reporting.record_result("Dice UNet/UNet2", f"{pooled['Dice']:.3f}/{strided['Dice']:.3f}",
                      echo=False)
 gaps = verdicts.compare("UNet2", per_image["UNet2 (strided)"], "UNet",
                         per_image["UNet (pooling)"], tie=0.005)
 for key, gap in gaps.items():
-    config.record_outcome(f"unet2 minus unet {key}", gap)
-config.record_outcome("lower Dice of the two", min(pooled["Dice"], strided["Dice"]))
+    reporting.record_outcome(f"unet2 minus unet {key}", gap)
+reporting.record_outcome("lower Dice of the two", min(pooled["Dice"], strided["Dice"]))
 
 # %% [markdown]
 # The exercise sheet says that strided convolutions "generally" work better than pooling.
@@ -493,25 +493,25 @@ print(f"UNet2 / UNet parameters: {strided['parameters'] / pooled['parameters']:.
 # %% [markdown]
 # Parameters are not the cost, though. A weight is used once per output pixel of its layer,
 # so a layer costs `2 x weights x output pixels` floating-point operations (FLOPs: one
-# multiply and one add per weight and pixel). `models.count_flops_per_child` runs one image
+# multiply and one add per weight and pixel). `cost.count_flops_per_child` runs one image
 # through a model and counts the FLOPs of each part with PyTorch's `FlopCounterMode`
 # (convolutions only; BatchNorm, ReLU, pooling and upsampling are cheap and not counted).
 
 # %%
 shape = (1, 3, SIZE, SIZE)
-flops = {name: models.count_flops_per_child(model, shape) for name, (model, _) in trained.items()}
+flops = {name: cost.count_flops_per_child(model, shape) for name, (model, _) in trained.items()}
 parts = sorted(dict.fromkeys([*flops["UNet (pooling)"], *flops["UNet2 (strided)"]]),
                key=lambda part: min(list(f).index(part) for f in flops.values() if part in f))
 print(f"{'MFLOPs per image':18s}" + "".join(f"{name:>17s}" for name in flops))
 for part in parts:
     print(f"{part:18s}" + "".join(f"{f.get(part, 0) / 1e6:17.1f}" for f in flops.values()))
-totals = {name: models.count_flops(model, shape) for name, (model, _) in trained.items()}
+totals = {name: cost.count_flops(model, shape) for name, (model, _) in trained.items()}
 print(f"{'total':18s}" + "".join(f"{t / 1e6:17.1f}" for t in totals.values()))
 ratios = {"parameters": strided["parameters"] / pooled["parameters"],
           "FLOPs": totals["UNet2 (strided)"] / totals["UNet (pooling)"],
           "time per epoch": strided["s / epoch"] / pooled["s / epoch"]}
 print("UNet2 / UNet: " + ", ".join(f"{k} x {v:.2f}" for k, v in ratios.items()))
-config.record_outcome("unet2 over unet flops", ratios["FLOPs"])
+reporting.record_outcome("unet2 over unet flops", ratios["FLOPs"])
 
 # %% [markdown]
 # Read the table by rows. The pooled U-Net's encoder, bottleneck, decoder and head are

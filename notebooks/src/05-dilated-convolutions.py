@@ -25,7 +25,7 @@
 # ## Parameters
 
 # %%
-from course_utils import config
+from course_utils import config, reporting
 
 SEED = 0
 config.seed_everything(SEED)
@@ -112,7 +112,7 @@ def receptive_field(kernel_sizes, strides=None, dilations=None) -> int:
 
 
 # %% points=2
-from course_utils.checks.models import check_receptive_field
+from course_utils.checks.receptive import check_receptive_field
 
 check_receptive_field(receptive_field)
 ### BEGIN HIDDEN TESTS
@@ -244,7 +244,7 @@ fig.tight_layout()
 # ## Data
 
 # %%
-from course_utils import data, plotting, training, verdicts
+from course_utils import cost, data, plotting, training, verdicts
 
 # Quick mode scores on the first TEST_IMAGES test images: the three networks predict the
 # test set five times in all, and the whole of it took about a tenth of the lesson.
@@ -305,7 +305,7 @@ check_dilated_net(DilatedNet)
 # channels; the dilated one has `DILATED_DEPTH` layers, enough for a receptive field about
 # the size of the image. First, what they cost before any training: parameters, receptive
 # field (measured), the floating-point operations of one forward pass on one image
-# (`models.count_flops`, two per multiply-add), and the memory a training step needs for
+# (`cost.count_flops`, two per multiply-add), and the memory a training step needs for
 # the activations that autograd keeps for the backward pass.
 #
 # That memory can be measured on any device: `torch.autograd.graph.saved_tensors_hooks`
@@ -338,7 +338,7 @@ def build(name: str) -> nn.Module:
 def costs_of(model: nn.Module) -> dict[str, float]:
     model = model.to(DEVICE)
     return {"parameters": models.count_parameters(model),
-            "GFLOPs / image": models.count_flops(model, (1, 3, SIZE, SIZE)) / 1e9,
+            "GFLOPs / image": cost.count_flops(model, (1, 3, SIZE, SIZE)) / 1e9,
             "activation MiB": activation_bytes(model, batch) / 2**20}
 
 
@@ -364,8 +364,8 @@ cost_ratios = {key: costs["DilatedNet"][key] / costs["UNet"][key]
                for key in ("parameters", "GFLOPs / image", "activation MiB")}
 print("DilatedNet / UNet: " + ", ".join(f"{ratio:.2f} x the {key}"
                                         for key, ratio in cost_ratios.items()))
-config.record_outcome("dilated over unet parameters", cost_ratios["parameters"])
-config.record_outcome("dilated over unet activation memory", cost_ratios["activation MiB"])
+reporting.record_outcome("dilated over unet parameters", cost_ratios["parameters"])
+reporting.record_outcome("dilated over unet activation memory", cost_ratios["activation MiB"])
 
 # %% [markdown]
 # What to look for in the table:
@@ -426,9 +426,9 @@ def describe_time(a: str, b: str) -> str:
 
 print(describe_time("DilatedNet", "UNet"))
 for key, gap in gaps.items():
-    config.record_outcome(f"unet minus dilated {key}", gap)
+    reporting.record_outcome(f"unet minus dilated {key}", gap)
 for key in ("Dice", "boundary F1"):
-    config.record_result(f"{key} UNet/DilatedNet",
+    reporting.record_result(f"{key} UNet/DilatedNet",
                          f"{unet_scores[key]:.3f}/{dilated_scores[key]:.3f}", echo=False)
 
 # %% [markdown]
@@ -489,7 +489,7 @@ for name, (model, _) in trained.items():
 haze_ratio = haze["DilatedNet"] / max(haze["UNet"], 1e-6)
 print(f"In this run the dilated network's background probability is {haze_ratio:.1f} times the "
       f"U-Net's.")
-config.record_outcome("dilated over unet haze", haze_ratio)
+reporting.record_outcome("dilated over unet haze", haze_ratio)
 
 # %% [markdown]
 # No grid should show in the dilated network's maps: its dilations start at 1 and double,
@@ -578,7 +578,7 @@ class ASPP(nn.Module):
 # local part must be exactly the taps of your dilations, and the uniform part must exist.
 
 # %% points=3
-from course_utils.checks.models import check_aspp
+from course_utils.checks.receptive import check_aspp
 
 check_aspp(ASPP)
 
@@ -657,8 +657,8 @@ aspp_gaps = verdicts.compare("the ASPP network", per_image["ASPPNet"], "the dila
                              per_image["DilatedNet"])
 print(describe_time("ASPPNet", "DilatedNet"))
 for key, gap in aspp_gaps.items():
-    config.record_outcome(f"aspp minus dilated {key}", gap)
-config.record_result("Dice ASPPNet", f"{scores['ASPPNet']['Dice']:.3f}", echo=False)
+    reporting.record_outcome(f"aspp minus dilated {key}", gap)
+reporting.record_result("Dice ASPPNet", f"{scores['ASPPNet']['Dice']:.3f}", echo=False)
 
 # %% [markdown]
 # What to expect, and why the verdict can go either way here: ASPP was designed for scenes

@@ -26,7 +26,7 @@
 import torch
 from torch import nn
 
-from course_utils import config, data, metrics, models, plotting, training, verdicts
+from course_utils import config, data, metrics, models, plotting, reporting, training, verdicts
 
 SEED = 0
 QUICK = config.is_quick()
@@ -374,7 +374,7 @@ for c in order[-3:].tolist():
         "the square-root-weighted model", per_class["sqrt inverse freq"],
         "the unweighted one", per_class["unweighted"], tie=TIE))
 rarest = order[-3:]
-config.record_outcome("rarest three with higher recall under sqrt", int(
+reporting.record_outcome("rarest three with higher recall under sqrt", int(
     (recall["sqrt inverse freq"][rarest] > recall["unweighted"][rarest]).sum()))
 
 # %% [markdown]
@@ -431,15 +431,15 @@ for name, label in LABELS.items():
         print(f"  The rare classes' IoU gains at least as much as their recall ({iou_gain:+.3f} vs "
               f"{recall_gain:+.3f}): the newly predicted rare-class pixels are mostly right.")
     key = "sqrt" if name.startswith("sqrt") else "inverse"
-    config.record_outcome(f"{key} rare recall gain", recall_gain)
-    config.record_outcome(f"{key} rare recall gain minus iou gain", recall_gain - iou_gain)
-    config.record_outcome(f"{key} pixel accuracy minus unweighted", gains["pixel accuracy"])
+    reporting.record_outcome(f"{key} rare recall gain", recall_gain)
+    reporting.record_outcome(f"{key} rare recall gain minus iou gain", recall_gain - iou_gain)
+    reporting.record_outcome(f"{key} pixel accuracy minus unweighted", gains["pixel accuracy"])
 facade_ious = [val_iou[name][facade].item() for name in runs]
 steady = facade_ious[0] > facade_ious[1] > facade_ious[2]
 print("Facade IoU as the weights get stronger: " + " -> ".join(f"{v:.3f}" for v in facade_ious)
       + (" (it falls at every step)." if steady else " (it does not fall at every step in this run)."))
-config.record_outcome("facade iou unweighted minus sqrt", facade_ious[0] - facade_ious[1])
-config.record_outcome("facade iou sqrt minus inverse", facade_ious[1] - facade_ious[2])
+reporting.record_outcome("facade iou unweighted minus sqrt", facade_ious[0] - facade_ious[1])
+reporting.record_outcome("facade iou sqrt minus inverse", facade_ious[1] - facade_ious[2])
 
 # %% [markdown]
 # Which weighting is best overall is a matter of mIoU, which weighs the rare classes' gains
@@ -459,8 +459,8 @@ config.record_outcome("facade iou sqrt minus inverse", facade_ious[1] - facade_i
 best = max(summary, key=lambda n: summary[n][0])
 others = "; ".join(f"{name} {summary[name][0]:.3f}" for name in summary if name != best)
 print(f"best validation mIoU: {best} ({summary[best][0]:.3f}; {others})")
-config.record_result("val mIoU unweighted", summary["unweighted"][0], echo=False)
-config.record_result(f"val mIoU {best}", summary[best][0], echo=False)
+reporting.record_result("val mIoU unweighted", summary["unweighted"][0], echo=False)
+reporting.record_result(f"val mIoU {best}", summary[best][0], echo=False)
 
 # %% [markdown]
 # ## Which classes are confused, and why?
@@ -489,8 +489,8 @@ to_wall = [c for c in THIN if mistaken[c] == "facade"]
 print(f"\nIn this run the top mistake of {len(to_wall)} of the {len(THIN)} thin classes "
       f"({', '.join(THIN)}) is the wall (facade), and blinds are most often mistaken for "
       f"{mistaken['blind']}.")
-config.record_outcome("thin classes mistaken for facade", len(to_wall))
-config.record_outcome("blind mistaken for window", mistaken["blind"] == "window")
+reporting.record_outcome("thin classes mistaken for facade", len(to_wall))
+reporting.record_outcome("blind mistaken for window", mistaken["blind"] == "window")
 COMPACT = ("background", "window", "shop", "door")
 kept_share = {data.FACADE_CLASSES[c]: (val_cm["unweighted"][c, c] /
                                        val_cm["unweighted"][c].sum().clamp(min=1)).item()
@@ -503,7 +503,7 @@ for c in COMPACT:
     compact_lines.append(f"{c} {kept_share[c]:.0%} (top mistake {other}, {lost:.0%})")
 print(f"The compact classes keep {'; '.join(compact_lines)} of their pixels: "
       f"{compact_kept:.0%} on average, against {thin_kept:.0%} for the thin classes.")
-config.record_outcome("compact minus thin classes kept share", compact_kept - thin_kept)
+reporting.record_outcome("compact minus thin classes kept share", compact_kept - thin_kept)
 
 # %% [markdown]
 # The off-diagonal mass is not random; it tends to follow the geometry of a facade. Compare
@@ -549,8 +549,8 @@ print(f"In this run the square-root weights find more of {found_more} of the {le
       f"classes' pixels and send less to the wall for {less_wall} of them; the wall sends "
       f"{leak['sqrt inverse freq']:.1%} of its pixels to the thin classes "
       f"(unweighted {leak['unweighted']:.1%}).")
-config.record_outcome("thin classes with higher recall under sqrt weights", int(found_more))
-config.record_outcome("wall leak to thin classes sqrt minus unweighted",
+reporting.record_outcome("thin classes with higher recall under sqrt weights", int(found_more))
+reporting.record_outcome("wall leak to thin classes sqrt minus unweighted",
                       leak["sqrt inverse freq"] - leak["unweighted"])
 
 # %% [markdown]
@@ -570,7 +570,7 @@ plotting.show_facades(images, targets, preds);
 # %%
 test_cm = confusion(runs[best][0], test_loader, facades["test"])
 test_miou = torch.nanmean(per_class_iou(test_cm)).item()
-config.record_result(f"test mIoU ({best})", test_miou)
+reporting.record_result(f"test mIoU ({best})", test_miou)
 
 # %% [markdown]
 # ## Questions

@@ -28,7 +28,17 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from course_utils import config, data, metrics, models, plotting, topology, training, widgets
+from course_utils import (
+    config,
+    data,
+    metrics,
+    models,
+    plotting,
+    reporting,
+    topology,
+    training,
+    widgets,
+)
 
 SEED = 0
 QUICK = config.is_quick()
@@ -197,7 +207,7 @@ for factor in (1, 2, 4, 8):
     lazy = binary_metrics(torch.zeros_like(targets), targets)
     print(f"{targets.mean().item():12.2%} {lazy['accuracy']:9.4f} {lazy['dice']:6.3f} "
           f"{lazy['sensitivity']:12.3f} {lazy['specificity']:12.3f}")
-config.record_outcome("empty predictor accuracy, smallest objects", lazy["accuracy"])
+reporting.record_outcome("empty predictor accuracy, smallest objects", lazy["accuracy"])
 
 # %% [markdown]
 # The model that finds nothing reaches an accuracy of one minus the object's share: above
@@ -404,9 +414,9 @@ fig.tight_layout()
 dice_values = [v[0] for v in table.values()]
 print(f"The three Dice values span {max(dice_values) - min(dice_values):.4f}; the component "
       f"counts span {min(v[1] for v in table.values())} to {max(v[1] for v in table.values())}.")
-config.record_outcome("equal-Dice masks: Dice spread", max(dice_values) - min(dice_values))
-config.record_outcome("equal-Dice masks: speckle components", table["C speckle"][1])
-config.record_outcome("equal-Dice masks: speckle HD95 minus dilated HD95",
+reporting.record_outcome("equal-Dice masks: Dice spread", max(dice_values) - min(dice_values))
+reporting.record_outcome("equal-Dice masks: speckle components", table["C speckle"][1])
+reporting.record_outcome("equal-Dice masks: speckle HD95 minus dilated HD95",
                       table["C speckle"][3] - table["B dilated"][3])
 
 # %% [markdown]
@@ -493,8 +503,8 @@ for name, net in nets.items():
     chosen[name] = (t_best, val_half, val_best, test_half, test_best)
     print(f"{name:22s} {t_best:6.2f} {val_half:14.4f} {val_best:7.4f} {test_half:15.4f} "
           f"{test_best:7.4f}")
-config.record_result(f"test Dice @0.5 ({weighted})", chosen[weighted][3], echo=False)
-config.record_result(f"test Dice @{chosen[weighted][0]:.2f} ({weighted})", chosen[weighted][4],
+reporting.record_result(f"test Dice @0.5 ({weighted})", chosen[weighted][3], echo=False)
+reporting.record_result(f"test Dice @{chosen[weighted][0]:.2f} ({weighted})", chosen[weighted][4],
                      echo=False)
 
 # %%
@@ -508,10 +518,10 @@ for name, (t_best, val_half, val_best, test_half, test_best) in chosen.items():
     print(f"In this run the {name} model's best validation threshold, {t_best:.2f}, lies {side} "
           f"0.5; tuning it changes validation Dice by {round(val_best - val_half, 4) + 0:+.4f} and "
           f"test Dice by {round(test_best - test_half, 4) + 0:+.4f}.")
-config.record_outcome("weighted model: best threshold", chosen[weighted][0])
-config.record_outcome("BCE model: best threshold", chosen["BCE"][0])
-config.record_outcome("BCE model: validation gain of tuning", chosen["BCE"][2] - chosen["BCE"][1])
-config.record_outcome("weighted model: test gain of tuning",
+reporting.record_outcome("weighted model: best threshold", chosen[weighted][0])
+reporting.record_outcome("BCE model: best threshold", chosen["BCE"][0])
+reporting.record_outcome("BCE model: validation gain of tuning", chosen["BCE"][2] - chosen["BCE"][1])
+reporting.record_outcome("weighted model: test gain of tuning",
                       chosen[weighted][4] - chosen[weighted][3])
 
 # %% [markdown]
@@ -552,12 +562,12 @@ both_sides = [max(metrics.dice_score(m[None], t[None]), metrics.dice_score(~m[No
               for m, t in zip(otsu_test, test_truth, strict=True)]
 print(f"Otsu, {side} side as cell (chosen on validation): test Dice {otsu_dice:.4f}; "
       f"with the better side chosen per test image by an oracle: {np.mean(both_sides):.4f}")
-config.record_result("test Dice, Otsu baseline", otsu_dice, echo=False)
+reporting.record_result("test Dice, Otsu baseline", otsu_dice, echo=False)
 unet_dice = chosen[weighted][4]
 verdicts.compare(f"the weighted U-Net (threshold {chosen[weighted][0]:.2f})",
                  {"test Dice": unet_dice}, "Otsu's threshold", {"test Dice": otsu_dice})
-config.record_outcome("U-Net minus Otsu test Dice", unet_dice - otsu_dice)
-config.record_outcome("U-Net minus Otsu oracle test Dice", unet_dice - float(np.mean(both_sides)))
+reporting.record_outcome("U-Net minus Otsu test Dice", unet_dice - otsu_dice)
+reporting.record_outcome("U-Net minus Otsu oracle test Dice", unet_dice - float(np.mean(both_sides)))
 
 # %% [markdown]
 # On cells like these a global threshold usually fails by a wide margin, even when an

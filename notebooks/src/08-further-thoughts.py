@@ -31,7 +31,7 @@ from scipy import ndimage
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from course_utils import config, data, models, plotting, topology, training, transforms
+from course_utils import config, data, models, plotting, reporting, topology, training, transforms
 
 SEED = 0
 QUICK = config.is_quick()
@@ -222,7 +222,7 @@ aug_scores, summary, final_loss = {}, {}, {}
 for name, (net, history) in aug_runs.items():
     test_dice = training.test_scores(net, test_loader, DEVICE, per_image=True)["Dice"]
     aug_scores[name] = test_dice.mean().item()
-    config.record_result(f"test Dice, {name}", aug_scores[name], echo=False)
+    reporting.record_result(f"test Dice, {name}", aug_scores[name], echo=False)
     summary[name] = {"test Dice": test_dice,  # per image: the verdict adds an interval
                      mid_key: float(np.mean(history["val_dice"][middle]))}
     final_loss[name] = history["train_loss"][-1]
@@ -233,9 +233,9 @@ diff = verdicts.compare(aug, summary[aug], plain, summary[plain], tie=0.001, dig
 print(f"The augmented model ends with the {'higher' if final_loss[aug] > final_loss[plain] else 'lower'} "
       f"training loss ({final_loss[aug]:.4f} vs {final_loss[plain]:.4f}).")
 gain = diff["test Dice"]
-config.record_outcome("augmentation: test Dice gain", gain)
-config.record_outcome("augmentation: mid-training val Dice gap", diff[mid_key])
-config.record_outcome("augmentation: final train loss ratio", final_loss[aug] / final_loss[plain])
+reporting.record_outcome("augmentation: test Dice gain", gain)
+reporting.record_outcome("augmentation: mid-training val Dice gap", diff[mid_key])
+reporting.record_outcome("augmentation: final train loss ratio", final_loss[aug] / final_loss[plain])
 
 # %% [markdown]
 # What to expect, and what to look for in the lines above. The augmented model usually
@@ -296,7 +296,7 @@ else:
           f"(and no download is attempted). The encoder starts from random weights, so nothing "
           f"is transferred: the comparison below shows what freezing saves and costs, not what "
           f"pretraining brings.")
-config.record_result("VGG16 weights", "ImageNet" if PRETRAINED else "random (not cached)",
+reporting.record_result("VGG16 weights", "ImageNet" if PRETRAINED else "random (not cached)",
                      echo=False)
 
 # %% [markdown]
@@ -338,8 +338,8 @@ verdicts.compare("the fine-tuned encoder", {"test Dice": tuned_dice}, "the froze
 best_vgg = max(frozen_dice, tuned_dice)
 verdicts.compare("the small U-Net with augmentation", {"test Dice": aug_scores[aug]},
                  "the better VGG16 run", {"test Dice": best_vgg}, digits=4)
-config.record_outcome("VGG16 weights pretrained", PRETRAINED)
-config.record_outcome("small U-Net minus best VGG16 test Dice", aug_scores[aug] - best_vgg)
+reporting.record_outcome("VGG16 weights pretrained", PRETRAINED)
+reporting.record_outcome("small U-Net minus best VGG16 test Dice", aug_scores[aug] - best_vgg)
 
 # %% [markdown]
 # What the numbers do and do not show:
@@ -479,8 +479,8 @@ for name, expected in [("two predicted cells", 2), ("six touching discs", 6)]:
     print(f"{name}: {expected} objects; connected components find {found_cc}, the watershed "
           f"{found_ws}" + (" (all of them)." if found_ws == expected else
                            f" ({'too many' if found_ws > expected else 'too few'})."))
-    config.record_outcome(f"watershed count, {name}", found_ws)
-    config.record_outcome(f"component count, {name}", found_cc)
+    reporting.record_outcome(f"watershed count, {name}", found_ws)
+    reporting.record_outcome(f"component count, {name}", found_cc)
 
 # %% [markdown]
 # Connected components see one object wherever objects touch; the watershed usually

@@ -3,14 +3,13 @@
 ``python -m course_utils run`` executes every ``notebooks/solutions/NN-*.ipynb`` in quick
 mode (``--full`` for full mode), keeps the executed copies under ``notebooks/executed/``
 and prints one row per lesson: status, wall time, the kernel's peak memory, data source and
-headline figure, which each lesson reports with ``config.record_result``.
+headline figure, which each lesson reports with ``reporting.record_result``.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import sys
 import tempfile
@@ -24,8 +23,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
-from course_utils.authoring import NOTEBOOKS
-from course_utils.config import OUTCOMES_KEY, QUICK_ENV, RESULTS_ENV
+from course_utils.config import QUICK_ENV, env_overrides
+from course_utils.instructor.paths import NOTEBOOKS
+from course_utils.reporting import OUTCOMES_KEY, RESULTS_ENV
 
 __all__ = ["run_lessons"]
 
@@ -71,9 +71,6 @@ def _run_one(path: Path, quick: bool, out_dir: Path, timeout: int,
     set_parameters(nb, overrides or {}, path.stem)
     with tempfile.TemporaryDirectory() as tmp:
         results_file = Path(tmp) / "results.json"
-        saved = {k: os.environ.get(k) for k in (QUICK_ENV, RESULTS_ENV)}
-        os.environ[QUICK_ENV] = "1" if quick else "0"
-        os.environ[RESULTS_ENV] = str(results_file)
         start = time.perf_counter()
         status = "ok"
         memory, device = {}, None
@@ -86,7 +83,8 @@ def _run_one(path: Path, quick: bool, out_dir: Path, timeout: int,
         current = {"index": None}
         client.on_cell_start = lambda cell, cell_index: current.update(index=cell_index)
         try:
-            with client.setup_kernel():
+            with env_overrides({QUICK_ENV: "1" if quick else "0",
+                                RESULTS_ENV: str(results_file)}), client.setup_kernel():
                 try:
                     client.execute(cleanup_kc=False)  # keep the kernel to measure it
                 finally:  # a kernel stuck in a cell or dead cannot answer
@@ -103,11 +101,6 @@ def _run_one(path: Path, quick: bool, out_dir: Path, timeout: int,
             print(f"{path.stem}: {status}", file=sys.stderr)
         finally:
             seconds = time.perf_counter() - start
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
     nb.metadata[RUN_KEY] = run_metadata(quick, device, status)
     nbformat.write(nb, out_dir / path.name)

@@ -1,10 +1,10 @@
-"""course_utils.runner with a real kernel: slider cells never stall, a stalled cell fails in
+"""course_utils.instructor.runner with a real kernel: slider cells never stall, a stalled cell fails in
 bounded time and is named, and ``--set`` overrides a lesson's parameters."""
 
 import nbformat
 import pytest
 
-from course_utils import runner
+from course_utils.instructor import runner
 
 # The two sliders' cells as the lessons build them, on tiny maps. nbclient once stalled for
 # minutes (and for good, on 2 cores) on such cells after the kernel had gone idle.
@@ -54,7 +54,7 @@ def test_a_hanging_cell_fails_in_time_and_is_named(tmp_path):
 @pytest.mark.notebooks
 def test_set_overrides_the_parameters_cell(tmp_path):
     path = _write(tmp_path, "96-params", "SEED = 0\nSIZE = 64 if True else 128",
-                  "from course_utils import config\nconfig.record_result('seed', SEED)")
+                  "from course_utils import reporting\nreporting.record_result('seed', SEED)")
     row = runner._run_one(path, True, tmp_path / "out", timeout=60, overrides={"SEED": "2"})
     assert row["status"] == "ok" and row["headline"] == "seed 2"
 

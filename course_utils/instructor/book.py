@@ -28,8 +28,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.authoring import NOTEBOOKS
-from course_utils.runner import RUN_KEY
+from course_utils.instructor.paths import NOTEBOOKS
+from course_utils.instructor.runner import RUN_KEY
 
 __all__ = ["EDITIONS", "BookError", "build_book", "edition_notebook"]
 
@@ -47,7 +47,7 @@ EDITION_TEXT = {
 }
 
 CONF = """\
-# Written by course_utils.book for one build; edit book.py, not this file.
+# Written by course_utils.instructor.book for one build; edit book.py, not this file.
 project = {title!r}
 html_title = {html_title!r}
 # githubpages writes .nojekyll, without which GitHub Pages hides _static/ and _images/

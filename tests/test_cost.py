@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.models import EncDec, UNet, UNet2, count_flops, count_flops_per_child
+from course_utils.cost import count_flops, count_flops_per_child
+from course_utils.models import EncDec, UNet, UNet2
 
 
 @pytest.mark.parametrize(

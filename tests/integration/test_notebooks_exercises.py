@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course_utils.authoring import NOTEBOOKS
+from course_utils.instructor.paths import NOTEBOOKS
 
 EXERCISES = sorted((NOTEBOOKS / "exercises").glob("[0-9][0-9]-*.ipynb"))
 STUB = "raise NotImplementedError"

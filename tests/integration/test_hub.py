@@ -45,10 +45,10 @@ import lab_page as lp
 import nbformat
 import pytest
 
-from course_utils import hublink
-from course_utils.authoring import KERNELSPEC
+from course_utils.instructor import hublink
+from course_utils.instructor.injected import KERNELSPEC
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = ROOT / "test-output" / "browser"
 USER = "student"
 PASSWORD = uuid.uuid4().hex

@@ -1,7 +1,7 @@
 """The quick-mode outcomes the lessons' prose was written around, pinned for CI.
 
 A lesson never asserts on a training outcome; it prints a verdict (``course_utils.verdicts``)
-and hands the numbers behind it to ``config.record_outcome``. When pytest executes the
+and hands the numbers behind it to ``reporting.record_outcome``. When pytest executes the
 solution notebooks (quick mode, synthetic twins, seed 0, as CI does), the root conftest.py
 collects those numbers per lesson, and these tests, which run after every notebook, check
 them. A change that flips a comparison the prose relies on fails here, not in a student's
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 # Where the root conftest.py has each executed lesson write its outcomes.
-OUTCOMES_DIR = Path(__file__).resolve().parents[1] / "test-output" / "lesson-outcomes"
+OUTCOMES_DIR = Path(__file__).resolve().parents[2] / "test-output" / "lesson-outcomes"
 
 EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
     # ---- 00-setup-and-data ----
@@ -184,7 +184,7 @@ def test_quick_mode_outcome(request, lesson, claim, check):
     path = OUTCOMES_DIR / f"{lesson}.json"
     if not path.exists():
         pytest.fail(f"{lesson} recorded no outcomes (did it fail before its first "
-                    f"config.record_outcome?); expected {path}")
+                    f"reporting.record_outcome?); expected {path}")
     outcomes = json.loads(path.read_text()).get("outcomes", {})
     try:
         holds = check(outcomes)

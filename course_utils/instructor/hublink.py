@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from course_utils.authoring import NOTEBOOKS
+from course_utils.instructor.paths import NOTEBOOKS
 
 __all__ = ["clone_dir", "hub_link", "lesson_notebook"]
 
