@@ -8,8 +8,8 @@
   alternating, median of the repeats: what the isolation costs per graded notebook.
 - ``throughput``: a class of ``--class-size`` submissions of lessons 00 and 01 (solutions,
   untouched releases and slips, mixed), graded by ``workers.grade_jobs`` with 1 and with 2
-  workers from a cold start: graded notebooks per minute. With ``--slurm`` (root, Slurm
-  installed) also as a job array on a one-node test cluster.
+  workers from a cold start: graded notebooks per minute. (A Slurm array's time is printed
+  by ``tests/test_grading_cluster.py``, against a ``--jobs 1`` run of the same class.)
 """
 
 from __future__ import annotations
