@@ -1,7 +1,7 @@
 """Grading a class on the real Slurm of the ``slurm_cluster`` fixture: a job array equals a
 sequential run, and a task killed halfway is completed by running the same command again.
 
-The class: 30 students hand in lessons 00 and 01, in turn the solutions, the untouched
+The class: 15 students hand in lessons 00 and 01 (30 submissions), in turn the solutions, the untouched
 release and the typical slips of ``grading_slips``. The same course folder is graded twice
 from the same submissions: ``autograde(jobs=1)`` in this process, and
 ``autograde(slurm=3)``, whose task 1 is cancelled once it has graded a few submissions.
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.notebooks,
               pytest.mark.skipif(sandbox_available() is not None,
                                  reason=f"no sandbox: {sandbox_available()}")]
 LESSONS = grading.lessons(["00", "01"])
-STUDENTS = [f"s{i:02d}" for i in range(30)]
+STUDENTS = [f"s{i:02d}" for i in range(15)]  # 30 submissions
 TASKS = 3
 
 
