@@ -29,6 +29,8 @@ def test_the_command_isolates_and_passes_gpus_through(tmp_path):
                         devices=["/dev/nvidia0", "/dev/nvidiactl"])
     assert cmd[:3] == ["bwrap", "--unshare-all", "--die-with-parent"]
     assert "--clearenv" in cmd and "--share-net" not in cmd
+    # the private /tmp comes before every bind, so a checkout or venv in /tmp stays visible
+    assert cmd.index("--tmpfs") < cmd.index("--ro-bind") and cmd[cmd.index("--tmpfs") + 1] == "/tmp"
     assert ["--bind", str(tmp_path), str(tmp_path)] == cmd[cmd.index("--bind"):][:3]
     pairs = [cmd[i:i + 3] for i, a in enumerate(cmd) if a == "--dev-bind"]
     assert pairs == [["--dev-bind", "/dev/nvidia0", "/dev/nvidia0"],

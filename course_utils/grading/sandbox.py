@@ -94,14 +94,15 @@ def bwrap_command(workdir, argv: list[str], env: dict[str, str],
                   devices: list[str] | None = None) -> list[str]:
     """The bubblewrap command line that runs ``argv`` in ``workdir``, isolated as above."""
     workdir = str(Path(workdir).resolve())
+    # /tmp first: an empty one of its own, under the binds (a checkout or venv may live in /tmp)
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-           "--cap-drop", "ALL", "--clearenv"]
+           "--cap-drop", "ALL", "--clearenv", "--tmpfs", "/tmp"]
     for system in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"):
         cmd += ["--ro-bind-try", system, system]
     for root in _python_roots():
         cmd += ["--ro-bind", root, root]
     cmd += ["--ro-bind", str(PACKAGE), str(PACKAGE),
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--proc", "/proc", "--dev", "/dev",
             "--bind", workdir, workdir, "--chdir", workdir]
     for device in gpu_devices() if devices is None else devices:
         cmd += ["--dev-bind", device, device]
