@@ -184,3 +184,16 @@ def test_a_process_that_dies_during_a_test_costs_that_test_only():
 def test_printable_drops_terminal_escapes():
     assert printable("\x1b[31mred\x1b[0m\x07 ok\n") == "[31mred[0m ok\n"
     assert printable("x" * 10, limit=6) == "xxx..."
+
+
+@needs_sandbox
+def test_a_package_or_venv_under_tmp_stays_visible(tmp_path, monkeypatch):
+    """A clean clone in /tmp (as CI may make) keeps its package inside the sandbox."""
+    from course_utils.grading import sandbox
+
+    package = tmp_path / "checkout" / "course_utils"
+    package.mkdir(parents=True)
+    (package / "marker.txt").write_text("visible")
+    monkeypatch.setattr(sandbox, "PACKAGE", package)
+    outcome = _run(tmp_path, f"ch.write(open({str(package / 'marker.txt')!r}).read() + '\\n')")
+    assert outcome.lines == ["visible"], outcome.output
