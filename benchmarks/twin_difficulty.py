@@ -11,12 +11,10 @@ image, the better polarity, as the baseline a twin must defeat.
     python benchmarks/twin_difficulty.py                     # quick mode, both twins
     python benchmarks/twin_difficulty.py --mode full          # the students' setting
     python benchmarks/twin_difficulty.py --mode full --epochs 8 --twin facade
-    python benchmarks/twin_difficulty.py --twin cells --cells phase-contrast  # the matched twin
 
 The data comes from where the lessons find it (``COURSE_DATA_DIR``, ``data_links/``, else the
 cached twin, generated on first use), so the same command measures the real data where it is
-present; ``--cells phase-contrast`` writes the phase-contrast cell twin
-(``synthetic.PhaseContrast``) into a scratch folder and measures that instead. ``--epochs`` shortens full mode on a CPU; the header says how many were run.
+present. ``--epochs`` shortens full mode on a CPU; the header says how many were run.
 Targets (issue 11, full mode): facade mIoU 0.40-0.65, no class but background and facade
 above IoU 0.90, weights raise the rare classes' recall; cell U-Net Dice 0.96-0.985 with the
 encoder-decoder clearly behind on boundary F1; Otsu Dice below 0.7 on both twins.
@@ -104,9 +102,9 @@ def facade_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
     return rows
 
 
-def cell_rows(mode: str, epochs: int, device, seed: int, root=None) -> list[str]:
+def cell_rows(mode: str, epochs: int, device, seed: int) -> list[str]:
     cfg = CELLS[mode]
-    sets = {s: data.PhCDataset(s, root=root, size=cfg["size"]) for s in ("train", "test")}
+    sets = {s: data.PhCDataset(s, size=cfg["size"]) for s in ("train", "test")}
     test_loader = data.InMemoryLoader(sets["test"], 32, device=device)
     scores, seconds = {}, 0.0
     for name, build in (("EncDec", models.EncDec), ("U-Net", models.UNet)):
@@ -172,8 +170,6 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int,
                         help="override the lessons' epochs (e.g. full mode on a CPU)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cells", choices=("found", "phase-contrast"), default="found",
-                        help="the cells the lessons find, or the phase-contrast twin")
     parser.add_argument("--generation", action="store_true",
                         help="also time writing both twins from scratch")
     args = parser.parse_args(argv)
@@ -183,18 +179,13 @@ def main(argv=None) -> int:
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.generation:
         print("\n".join(generation_rows()), flush=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        root = None
-        if args.cells == "phase-contrast" and args.twin in ("cells", "both"):
-            root = synthetic.make_synthetic_phc(Path(scratch) / "phc_data",
-                                                optics=synthetic.PhaseContrast())
-        for mode in ("quick", "full") if args.mode == "both" else (args.mode,):
-            if args.twin in ("facade", "both"):
-                epochs = args.epochs or FACADE[mode]["epochs"]
-                print("\n".join(facade_rows(mode, epochs, device, args.seed)), flush=True)
-            if args.twin in ("cells", "both"):
-                epochs = args.epochs or CELLS[mode]["epochs"]
-                print("\n".join(cell_rows(mode, epochs, device, args.seed, root)), flush=True)
+    for mode in ("quick", "full") if args.mode == "both" else (args.mode,):
+        if args.twin in ("facade", "both"):
+            epochs = args.epochs or FACADE[mode]["epochs"]
+            print("\n".join(facade_rows(mode, epochs, device, args.seed)), flush=True)
+        if args.twin in ("cells", "both"):
+            epochs = args.epochs or CELLS[mode]["epochs"]
+            print("\n".join(cell_rows(mode, epochs, device, args.seed)), flush=True)
     return 0
 
 

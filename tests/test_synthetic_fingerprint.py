@@ -1,7 +1,7 @@
-"""The phase-contrast cell twin against the real crops' fingerprint (``synthetic.fingerprint``).
+"""The cell twin against the real crops' fingerprint (``synthetic.fingerprint``).
 
-The twin's train split (151 crops, seed 0, as the real train split), written with
-``optics=PhaseContrast()``, must put every statistic inside its band around the real value; a
+The twin's train split (151 crops, seed 0, as the real train split), written with the default
+``PhaseContrast()``, must put every statistic inside its band around the real value; a
 twin imaged without the objective's blur, or with round outlines, must not.
 """
 
@@ -19,7 +19,8 @@ STATISTICS = [key for key in fp.REAL_PHC if key != "n"]
 
 
 def _twin_fingerprint(root, **changes):
-    optics = dataclasses.replace(PhaseContrast(), **changes)
+    # No changes: the lessons' twin, as data.sources writes it (no optics argument).
+    optics = dataclasses.replace(PhaseContrast(), **changes) if changes else None
     make_synthetic_phc(root, n_train=fp.REAL_PHC["n"], n_test=1, optics=optics)
     return fp.fingerprint(*fp.load_phc(root))
 

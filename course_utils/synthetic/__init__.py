@@ -1,8 +1,7 @@
 """Synthetic twins of the course datasets, in the real datasets' exact layouts (no real pixels).
 
-``make_synthetic_phc`` writes phase-contrast-like cells: the lessons' twin (``cells.py``) or,
-with ``optics=PhaseContrast()``, cells imaged as a phase-contrast microscope would
-(``phase_contrast.py``), which match the real crops' ``fingerprint``; and
+``make_synthetic_phc`` (``cells.py``) writes cells imaged as a phase-contrast microscope would
+(``phase_contrast.py``), matched to the real crops' ``fingerprint``; and
 ``make_synthetic_facade`` photograph-like facades (``facades.py``). Both are deterministic:
 the same arguments write the same bytes. ``TWIN_VERSION`` names the generators' current output.
 """

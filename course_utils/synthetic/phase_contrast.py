@@ -9,20 +9,39 @@ exposure. ``PhaseContrast``'s defaults put every statistic of the real crops' fi
 inside a cell is almost the mean outside, and the hand-drawn label follows the inner side of
 the halo only to about a pixel.
 
-``make_synthetic_phc(root, optics=PhaseContrast())`` writes this twin; without ``optics`` it
-writes the lessons' twin (``cells.py``), whose quick-mode outcomes the lessons were written
-around (see README.md, "Use the real data").
+``make_synthetic_phc`` (``cells.py``) writes this twin, the lessons' cell twin since twin
+version 4; version 3 (sharp dark rims, a busy background, near-round outlines) is in git's
+history and its fingerprint in benchmarks/README.md.
 """
 
 from dataclasses import dataclass, fields
 
 import numpy as np
 
-from course_utils.synthetic.cells import _LABEL_WANDER, _N_ANGLES, _fourier, _polar
-
 __all__ = ["PhaseContrast", "render_cell"]
 
 _RAGGED_SPREAD = 0.3  # std of the log of a cell's raggedness
+_N_ANGLES = 1024
+_LABEL_WANDER = 1.0  # px at size 128: std of the hand-drawn label's offset from the outline
+
+
+def _fourier(rng, kmax, decay, first=1.0, kmin=1):
+    """A random smooth periodic function at ``_N_ANGLES`` angles: harmonics kmin..kmax, the
+    k-th scaled by k**-decay (the first of them also by ``first``)."""
+    k = np.arange(kmin, kmax + 1)
+    amplitude = rng.standard_normal(k.size) / k**decay
+    amplitude[0] *= first
+    coeffs = np.zeros(_N_ANGLES // 2 + 1, dtype=complex)
+    coeffs[kmin : kmax + 1] = amplitude * np.exp(2j * np.pi * rng.random(k.size))
+    return np.fft.irfft(coeffs, _N_ANGLES) * (_N_ANGLES / 2)
+
+
+def _polar(size, cy, cx):
+    """Distance to ``(cy, cx)`` and angle index (0.._N_ANGLES-1) of every pixel centre."""
+    yy, xx = np.ogrid[0:size, 0:size]
+    dy, dx = yy + 0.5 - cy, xx + 0.5 - cx
+    angle = np.arctan2(dy, dx) * (_N_ANGLES / (2 * np.pi))
+    return np.hypot(dy, dx), angle.astype(np.int64) % _N_ANGLES
 
 
 @dataclass(frozen=True)

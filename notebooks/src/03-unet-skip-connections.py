@@ -304,9 +304,9 @@ for key, gap in gaps.items():
 # from a paired bootstrap over the test images (lesson 02): how much the gap could move on
 # other test images for these two trained networks. It says nothing about another seed;
 # this lesson trains one. How large the gaps are depends on the image size and the budget:
-# in quick mode, with seeds 0, 1 and 2 on one machine, the U-Net led by a few hundredths of
-# Dice and about two tenths of boundary F1. **In full mode expect smaller gaps**: on the
-# synthetic twin (version 3) with 128 x 128 images, 30 epochs and seeds 0, 1 and 2 on an
+# in quick mode, with seed 0 on one machine, the U-Net led by a few hundredths of Dice and
+# two to three tenths of boundary F1. **In full mode expect smaller gaps**: on the previous,
+# easier cell twin (version 3) with 128 x 128 images, 30 epochs and seeds 0, 1 and 2 on an
 # NVIDIA H100 (benchmarks/README.md), both networks got better and the gaps shrank to about
 # +0.01 Dice and +0.06 to +0.07 boundary F1: the encoder-decoder's 8 x 8 grid and longer
 # training let it draw a fair outline too. The outline gap stayed the wider one in all six

@@ -30,12 +30,20 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
          lambda o: o["simplified form stops"]),
         ("the stable BCE's loss falls in each of the 3 epochs from a head bias of -100",
          lambda o: o["stable form's loss falls every epoch"]),
-        ("with BatchNorm momentum 0.1 the validation Dice stays near 0 for most short epochs",
-         lambda o: o["epochs stuck with momentum 0.1"] >= 4),  # 6 of 6 when written
+        # twin v4 (the phase-contrast twin), seed 0: stuck 3 of 6 and 1 of 6 epochs; last val
+        # Dice 0.643 vs 0.902; momentum 0.1 in training mode 0.911 (twin v3: 6 of 6, 2 of 6)
+        ("with BatchNorm momentum 0.1 the validation Dice stays near 0 for more epochs than "
+         "with 0.3", lambda o: o["epochs stuck with momentum 0.1"]
+         > o["epochs stuck with momentum 0.3"]),
         ("with momentum 0.3 the validation Dice leaves 0 within a few epochs",
-         lambda o: o["epochs stuck with momentum 0.3"] <= 3),  # 2 of 6 when written
-        ("in training mode the momentum-0.1 network already finds the cells",
-         lambda o: o["momentum 0.1: train-mode minus eval-mode val Dice"] > 0.3),  # +0.93
+         lambda o: o["epochs stuck with momentum 0.3"] <= 3),
+        ("after the last short epoch the momentum-0.1 network still trails the 0.3 one",
+         lambda o: o["last val Dice, momentum 0.3 minus 0.1"] > 0.1),  # +0.26
+        ("in training mode the momentum-0.1 network scores well above its eval mode",
+         lambda o: o["momentum 0.1: train-mode minus eval-mode val Dice"] > 0.15),  # +0.27
+        ("in training mode the momentum-0.1 network does about as well as the 0.3 one in "
+         "eval mode", lambda o: o["momentum 0.1 in training mode minus momentum 0.3 in eval "
+                                  "mode"] > -0.05),  # +0.009
         ("fit's training loss falls overall", lambda o: o["training loss fell overall"]),
     ],
     # ---- 02-dice-focal-tv ----
@@ -52,8 +60,11 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
         ("BCE + TV costs Dice in every seed", lambda o: o["TV Dice change, largest"] < -0.003),
         ("the focal loss ties with BCE on Dice",
          lambda o: o["Focal Dice change, largest size"] < 0.01),  # 0.003
-        ("the losses' mean Dice lie within a few hundredths",
-         lambda o: o["loss-to-loss Dice spread"] < 0.05),  # 0.020
+        # twin v4: spread 0.058 (TV -0.051, Jaccard -0.027); twin v3: 0.020
+        ("most pairs of losses differ in mean Dice by less than a seed-to-seed spread",
+         lambda o: o["pairs of losses further apart than a seed spread"] <= 10),  # 5 of 21
+        ("no loss beats BCE's mean Dice by as much as a hundredth",
+         lambda o: o["largest mean Dice gain over BCE"] < 0.01),  # +0.007 (Jaccard squared)
         ("the focal model's unsure pixels are right more often than its confidence says",
          lambda o: o["Focal unsure pixels: right minus confidence"] > 0.05),  # +0.14
         ("the focal model is more underconfident than BCE",
@@ -76,12 +87,15 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
     ],
     # ---- 04-strided-vs-pooled ----
     "04-strided-vs-pooled": [
-        ("both U-Nets reach a Dice above 0.95",
-         lambda o: o["lower Dice of the two"] > 0.95),
+        # twin v4, seeds 0/1/2 (runner, one machine): lower Dice 0.949/0.948/0.949; UNet2
+        # minus UNet Dice +0.007/+0.002/+0.006, boundary F1 +0.031/+0.020/+0.024.
+        # Twin v3 (seed 0): lower Dice 0.966, boundary F1 within 0.02.
+        ("both U-Nets reach a Dice above 0.94",
+         lambda o: o["lower Dice of the two"] > 0.94),
         ("strided and pooled U-Net are within a hundredth on Dice",
          lambda o: abs(o["unet2 minus unet Dice"]) < 0.01),
-        ("strided and pooled U-Net are within two hundredths on boundary F1",
-         lambda o: abs(o["unet2 minus unet boundary F1"]) < 0.02),
+        ("the strided U-Net draws the better outline (boundary F1)",
+         lambda o: o["unet2 minus unet boundary F1"] > 0.01),
         ("UNet2 costs about 1.4 times the FLOPs of UNet",
          lambda o: 1.35 < o["unet2 over unet flops"] < 1.5),
     ],
@@ -91,14 +105,19 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
          lambda o: o["dilated over unet parameters"] < 0.6),
         ("the dilated network needs more activation memory than the U-Net",
          lambda o: o["dilated over unet activation memory"] > 1.2),
-        ("the U-Net and the dilated network are within a hundredth on Dice",
-         lambda o: abs(o["unet minus dilated Dice"]) < 0.01),
+        # twin v4, seed 0: Dice +0.0105, boundary F1 +0.040, ASPP minus stack Dice -0.049
+        # (seed 1: the stack did not settle, U-Net +0.30, ASPP +0.29); twin v3: Dice within
+        # 0.01, ASPP within 0.015.
+        ("the U-Net and the dilated network are within a hundredth or two on Dice",
+         lambda o: abs(o["unet minus dilated Dice"]) < 0.02),
+        ("the two differ more on the outline than on Dice",
+         lambda o: o["unet minus dilated boundary F1"] > abs(o["unet minus dilated Dice"])),
         ("the U-Net traces the outline better (boundary F1)",
          lambda o: o["unet minus dilated boundary F1"] > 0.005),
         ("the dilated network's background is hazier than the U-Net's",
          lambda o: o["dilated over unet haze"] > 3),
-        ("the ASPP network and the dilated stack end up close on Dice",
-         lambda o: abs(o["aspp minus dilated Dice"]) < 0.015),
+        ("with seed 0 in quick mode the ASPP network trails the dilated stack on Dice",
+         lambda o: o["aspp minus dilated Dice"] < 0),
     ],
     # ---- 06-multiclass-facades ----
     "06-multiclass-facades": [
@@ -153,12 +172,19 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
     ],
     # ---- 08-further-thoughts ----
     "08-further-thoughts": [
-        ("the augmented model ends with the higher training loss",
-         lambda o: o["augmentation: final train loss ratio"] > 1.5),
-        ("mid-training, the augmented run is behind on validation Dice",
-         lambda o: o["augmentation: mid-training val Dice gap"] < -0.005),
-        ("augmentation gains about a hundredth of test Dice",
-         lambda o: 0.002 < o["augmentation: test Dice gain"] < 0.03),  # +0.008/+0.011/+0.007, seeds 0-2
+        # twin v4, seed 0 (seed 1 in brackets, measured outside the lesson): geometry alone
+        # +0.0105 (+0.0165) test Dice; the jitter on top -0.078 (-0.076); plain BatchNorm
+        # statistics give the jittered model back +0.069. Twin v3: whole pipeline +0.008.
+        ("the augmented models end with the higher training loss",
+         lambda o: o["augmentation: final train loss ratio"] > 1.3
+         and o["geometric augmentation: final train loss ratio"] > 1.3),  # 1.89, 1.63
+        ("geometric augmentation gains about a hundredth of test Dice",
+         lambda o: 0.002 < o["geometric augmentation: test Dice gain"] < 0.03),
+        ("the colour jitter costs several hundredths of test Dice on top of the geometry",
+         lambda o: o["colour jitter on top of geometry: test Dice change"] < -0.02),
+        ("plain BatchNorm statistics win back most of the jitter's cost",
+         lambda o: o["jittered model: test Dice gain of plain BatchNorm statistics"]
+         > -0.5 * o["colour jitter on top of geometry: test Dice change"]),
         ("from random weights in quick mode, neither VGG16 run reaches the small U-Net",
          lambda o: o["VGG16 weights pretrained"]
          or o["small U-Net minus best VGG16 test Dice"] > 0.02),
