@@ -114,18 +114,24 @@ def test_phc_label_wanders_around_the_painted_outline(monkeypatch):
     """The hand-drawn label differs from the outline the image shows only in a thin band."""
     from scipy.ndimage import binary_dilation, binary_erosion
 
-    from course_utils.synthetic import cells
+    from course_utils.synthetic import PhaseContrast, phase_contrast
 
     lut = np.stack([np.arange(256)] * 3, axis=1).astype(np.uint8)
-    drawn = [cells._render_cell(np.random.default_rng([0, i]), 128, lut) for i in range(6)]
-    monkeypatch.setattr(cells, "_LABEL_WANDER", 1e-9)
-    exact = [cells._render_cell(np.random.default_rng([0, i]), 128, lut) for i in range(6)]
+
+    def render(i):
+        return phase_contrast.render_cell(np.random.default_rng([0, i]), 128, lut, PhaseContrast())
+
+    drawn = [render(i) for i in range(6)]
+    monkeypatch.setattr(phase_contrast, "_LABEL_WANDER", 1e-9)
+    exact = [render(i) for i in range(6)]
     for (rgb, label), (rgb_exact, outline) in zip(drawn, exact, strict=True):
         np.testing.assert_array_equal(rgb, rgb_exact)  # the same picture, another label
         changed = label ^ outline
         band = binary_dilation(outline, iterations=3) & ~binary_erosion(outline, iterations=3)
         assert not (changed & ~band).any()
-        assert 0.01 < changed.sum() / outline.sum() < 0.08
+        # A label that wanders about a pixel moves about one pixel per pixel of outline.
+        perimeter = (outline & ~binary_erosion(outline)).sum()
+        assert 0.5 < changed.sum() / perimeter < 1.5
 
 
 def test_phc_is_deterministic(tmp_path, phc):
