@@ -57,7 +57,9 @@ FORBIDDEN: dict[str, set[str]] = {
                          "confusion_matrix", "jaccard_score"},
     "07-binary_metrics": METRICS,
     "07-hausdorff": {"hausdorff", "hausdorff_distance", "directed_hausdorff"},
-    "07-count_components": {"count_components", "count_holes", "topology", "euler_number"},
+    "07-count_holes": {"count_components", "count_holes", "topology", "euler_number"},
+    "07-instance_f1": {"instance_f1", "check_instance_f1", "count_components", "topology",
+                       "average_precision", "panoptic_quality"},
     "08-make_augmentation": {"paired_augmentation", "BatchAugment"},
     "08-split_instances": {"split_instances"},
 }
