@@ -47,6 +47,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "04-conv_matrix": set(),
     "04-UNet2": {"UNet", "UNet2", "VGG16UNet"},
     "05-receptive_field": {"receptive_field"},
+    "05-effective_radius": {"effective_radius", "check_effective_radius", "gradient_mass"},
     "05-DilatedNet": {"DilatedNet"},
     "05-ASPP": {"ASPP", "DeepLabHead", "deeplabv3_resnet50"},
     "06-class_counts": {"class_counts"},
@@ -60,7 +61,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "07-count_holes": {"count_components", "count_holes", "topology", "euler_number"},
     "07-instance_f1": {"instance_f1", "check_instance_f1", "count_components", "topology",
                        "average_precision", "panoptic_quality"},
-    "08-make_augmentation": {"paired_augmentation", "BatchAugment"},
+    "08-make_facade_augmentation": {"paired_augmentation", "BatchAugment",
+                                    "check_facade_augmentation"},
     "08-split_instances": {"split_instances"},
 }
 

@@ -486,9 +486,6 @@ for key in ("Dice", "boundary F1"):
 # half of their sum?), and a map whose centre is +1 inside a ring of eight -1.
 
 # %%
-from course_utils.receptive_field import gradient_mass
-
-
 def effective_radius(grad_map: torch.Tensor, mass: float = 0.9) -> int:
     # HINT: compare the mass inside ever larger squares with the total; which values count, and what does slicing do at the border?
     ### BEGIN SOLUTION
@@ -531,6 +528,8 @@ for _shape, _mass in (((11, 11), 0.9), ((12, 9), 0.5), ((15, 20), 0.99), ((1, 7)
 # Guess before you run it: which of the two networks spreads its gradient wider?
 
 # %%
+from course_utils.receptive_field import gradient_mass
+
 MASS = 0.9
 probe = cells["test"].images[:32].float().div(255).to(DEVICE)
 areas = cells["test"].targets.flatten(1).float().sum(1)
