@@ -149,10 +149,12 @@ def check_effective_radius(fn) -> None:
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         if not isinstance(got, int | float) or got != want:
-            if isinstance(got, int | float) and got == 2 * want + 1:
+            if slip:
+                why = f"{slip}. "
+            elif isinstance(got, int | float) and got == 2 * want + 1:
                 why = "return the radius r, not the width 2r + 1. "
             else:
-                why = f"{slip}. " if slip else ""
+                why = ""
             raise CheckFailed(f"{why}{case}: expected radius {want}, got {got!r}")
     passed("effective_radius", len(_ERF_CASES))
 
