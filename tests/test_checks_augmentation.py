@@ -162,7 +162,10 @@ def test_check_facade_augmentation_lets_the_stub_through():
 
 # --- instance_f1 -------------------------------------------------------------------------------
 
-def _f1(pred, target, threshold=0.5, *, structure=np.ones((3, 3)), strict=False, greedy=True,
+EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def _f1(pred, target, threshold=0.5, *, structure=EIGHT, strict=False, greedy=True,
         empty=1.0, formula=None):
     """A student's instance_f1, right by default, or with one slip switched on."""
     labels_p, n_p = ndimage.label(pred, structure)
