@@ -493,6 +493,8 @@ for name, score in object_scores.items():
     print(f"{name:10s} Dice {table[name][0]:.3f}   objects found {score['tp']}, false "
           f"{score['fp']}, missed {score['fn']}: instance F1 {score['f1']:.3f}")
 reporting.record_outcome("equal-Dice masks: speckle instance F1", object_scores["C speckle"]["f1"])
+reporting.record_outcome("equal-Dice masks: eroded and dilated instance F1",
+                         min(object_scores[name]["f1"] for name in ("A eroded", "B dilated")))
 
 # %% [markdown]
 # The eroded and the dilated blob are each one object that overlaps the truth well beyond
