@@ -29,6 +29,7 @@ __all__ = [
     "dice_score",
     "iou_from_confusion",
     "iou_score",
+    "mean_iou",
     "per_image_scores",
     "precision",
     "sensitivity",
@@ -257,6 +258,22 @@ def iou_from_confusion(cm: torch.Tensor) -> torch.Tensor:
     tp = cm.diag()
     union = cm.sum(0) + cm.sum(1) - tp
     return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+
+
+def mean_iou(cms: torch.Tensor) -> dict[str, float]:
+    """The mIoU of a set of images, two ways, from their confusion matrices ``(N, C, C)``.
+
+    - ``"pooled"``: the matrices summed, then the IoU of each class, then the mean over the
+      classes that occur in truth or prediction (what PASCAL VOC and Cityscapes report);
+    - ``"per_image"``: the mIoU of each image over the classes that occur in *its* truth or
+      prediction (a class predicted where the truth has none scores 0), then the plain mean
+      over the images; images without a labelled pixel are skipped.
+    """
+    if cms.ndim != 3 or cms.shape[1] != cms.shape[2]:
+        raise ValueError(f"cms must be confusion matrices (N, C, C), got shape {tuple(cms.shape)}")
+    pooled = torch.nanmean(iou_from_confusion(cms.sum(0))).item()
+    per_image = torch.stack([torch.nanmean(iou_from_confusion(cm)) for cm in cms])
+    return {"pooled": pooled, "per_image": torch.nanmean(per_image).item()}
 
 
 class ConfusionMatrix:

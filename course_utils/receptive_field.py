@@ -8,6 +8,11 @@ chain of layers with kernel sizes k_l, strides s_l and dilations d_l its width i
 (each layer widens it by its dilated kernel's reach, measured in input pixels). Any network,
 chain or not, can be measured instead: the pixels where the gradient of one output pixel
 with respect to the input is non-zero are exactly the pixels it depends on.
+
+How *much* it depends on each is another matter: Luo et al. (NeurIPS 2016) found the
+gradient's mass concentrated in a small centre of that field, the *effective* receptive
+field. ``gradient_mass`` gives the map, ``effective_radius`` the half-width of the square
+that holds a given share of it.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["gradient_support", "measured_receptive_field", "receptive_field",
-           "split_gradient_support"]
+__all__ = ["effective_radius", "gradient_mass", "gradient_support", "measured_receptive_field",
+           "receptive_field", "split_gradient_support"]
 
 
 def receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int] | None = None,
@@ -147,3 +152,67 @@ def measured_receptive_field(model: nn.Module, input_size: int | tuple[int, int]
         raise ValueError(f"the receptive field reaches the border of the {h}x{w} input and may "
                          f"be cut off; measure with a larger input_size")
     return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def gradient_mass(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Mean over ``inputs`` of |d(centre output pixel) / d(input pixel)|, as an ``(H, W)`` map.
+
+    The centre pixel of every output channel is summed and back-propagated, the absolute
+    gradient summed over the input channels and averaged over the images. The model runs in
+    eval mode (restored afterwards); its parameters' gradients are left untouched.
+
+    Args:
+        model: maps ``(N, C, H, W)`` to ``(N, K, H, W)``.
+        inputs: a batch ``(N, C, H, W)`` on the model's device (real images, or noise).
+
+    Returns:
+        A float ``(H, W)`` map on the CPU.
+    """
+    if inputs.ndim != 4:
+        raise ValueError(f"inputs must be a batch (N, C, H, W), got shape {tuple(inputs.shape)}")
+    h, w = inputs.shape[-2:]
+    x = inputs.detach().float().clone().requires_grad_(True)
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(x)
+    finally:
+        model.train(was_training)
+    if out.ndim != 4 or out.shape[-2:] != (h, w):
+        raise ValueError(f"the output {tuple(out.shape)} does not keep the input size "
+                         f"{(h, w)}; the centre pixel would not line up with the input's")
+    (grad,) = torch.autograd.grad(out[:, :, h // 2, w // 2].sum(), x)
+    return grad.abs().sum(dim=1).mean(dim=0).detach().cpu()
+
+
+def effective_radius(grad_map: torch.Tensor, mass: float = 0.9) -> int:
+    """Smallest ``r`` such that the ``(2r + 1)``-wide square centred on pixel
+    ``(H // 2, W // 2)`` holds at least ``mass`` of the total absolute gradient.
+
+    The square is cut off at the map's border; if even the whole map falls short (it
+    cannot, for ``mass <= 1``), the largest radius is returned.
+
+    Args:
+        grad_map: a 2-D map ``(H, W)``; its absolute values are used.
+        mass: the share to hold, in (0, 1].
+
+    Returns:
+        The radius in pixels; the effective receptive field is ``2r + 1`` wide. 0 for a
+        map that is zero everywhere.
+    """
+    if grad_map.ndim != 2:
+        raise ValueError(f"grad_map must be 2-D (H, W), got shape {tuple(grad_map.shape)}")
+    if not 0 < mass <= 1:
+        raise ValueError(f"mass is a share in (0, 1], got {mass!r}")
+    a = grad_map.detach().abs().double().cpu()
+    total = a.sum().item()
+    h, w = a.shape
+    cy, cx = h // 2, w // 2
+    largest = max(cy, h - 1 - cy, cx, w - 1 - cx)
+    if total == 0:
+        return 0
+    for r in range(largest + 1):
+        inside = a[max(cy - r, 0):cy + r + 1, max(cx - r, 0):cx + r + 1].sum().item()
+        if inside >= mass * total * (1 - 1e-12):
+            return r
+    return largest

@@ -76,10 +76,10 @@ SLIPS: dict[str, tuple[Slip, ...]] = {
     ),
     "07-evaluation-thresholds": (
         # the outside counted as a hole
-        Slip("07-count_components",
+        Slip("07-count_holes",
              "    background = np.pad(~np.asarray(mask, dtype=bool), 1, constant_values=True)\n"
              "    return int(ndimage.label(background, FOUR)[1])",
-             ("07-test-count_components",), "an empty mask: expected 0 holes, got 1", index=1),
+             ("07-test-count_holes",), "an empty mask: expected 0 holes, got 1"),
     ),
     "08-further-thoughts": (
         # components instead of instances: touching cells stay one

@@ -7,9 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.checks import CheckFailed
-from course_utils.checks.receptive import check_aspp, check_receptive_field
+from course_utils.checks.receptive import (
+    check_aspp,
+    check_effective_radius,
+    check_receptive_field,
+)
 from course_utils.models import ASPP, conv_block
-from course_utils.receptive_field import receptive_field
+from course_utils.receptive_field import effective_radius, receptive_field
 
 
 def test_the_reference_receptive_field_passes(capsys):
@@ -233,3 +237,61 @@ def test_the_reference_aspp_keeps_the_size_and_rejects_no_dilations():
     assert model(torch.rand(1, 3, 9, 14)).shape == (1, 5, 9, 14)  # a batch of one trains
     with pytest.raises(ValueError, match="dilations is empty"):
         ASPP(3, 5, ())
+
+
+# --- effective_radius --------------------------------------------------------------------------
+
+def _radius(grad_map, mass=0.9, *, signed=False, strict=False, width=False, centre=None,
+            square=False):
+    """A student's effective_radius, right by default, or with one slip switched on."""
+    weights = grad_map.double() if signed else grad_map.abs().double()
+    total = weights.sum().item()
+    h, w = weights.shape
+    if square:
+        w = h
+    cy, cx = (h // 2, w // 2) if centre is None else centre(h, w)
+    for r in range(max(h, w)):
+        inside = weights[max(cy - r, 0):cy + r + 1, max(cx - r, 0):cx + r + 1].sum().item()
+        if (inside > mass * total) if strict else (inside >= mass * total):
+            return 2 * r + 1 if width else r
+    return max(h, w) // 2
+
+
+def test_the_reference_effective_radius_passes(capsys):
+    check_effective_radius(effective_radius)
+    check_effective_radius(_radius)
+    assert capsys.readouterr().out.count("✔ effective_radius: all 8 checks passed.") == 2
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (lambda g, mass=0.9: _radius(g, mass, strict=True), r"compare with >=, not >"),
+    (lambda g, mass=0.9: _radius(g, mass, signed=True), r"sum the absolute values"),
+    (lambda g, mass=0.9: _radius(g, mass, width=True),
+     r"^return the radius r, not the width 2r \+ 1\. a 3 x 3 block"),
+    (lambda g, mass=0.9: _radius(g, mass, centre=lambda h, w: ((h - 1) // 2, (w - 1) // 2)),
+     r"^the centre output pixel of an even size is \(H // 2, W // 2\).*expected radius 0, got 1"),
+    (lambda g, mass=0.9: _radius(g, mass, square=True), r"the map need not be square"),
+    (lambda g, mass=0.9: int(torch.tensor(g.shape).max()) // 2, r"expected radius 1, got 3"),
+    (lambda g, mass=0.9: "1", r"expected radius 1, got '1'"),
+])
+def test_check_effective_radius_names_the_slip(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_effective_radius(fn)
+
+
+def test_check_effective_radius_reports_a_crash_on_an_empty_map():
+    def divides(grad_map, mass=0.9):
+        shares = grad_map.abs() / grad_map.abs().sum()
+        if torch.isnan(shares).any():
+            raise ZeroDivisionError("0 / 0")
+        return _radius(grad_map, mass)
+    with pytest.raises(CheckFailed, match=r"a map that is zero everywhere: your function raised "
+                                          r"ZeroDivisionError.*guard the division"):
+        check_effective_radius(divides)
+
+
+def test_check_effective_radius_lets_the_stub_through():
+    def stub(grad_map, mass=0.9):
+        raise NotImplementedError("write it")
+    with pytest.raises(NotImplementedError):
+        check_effective_radius(stub)

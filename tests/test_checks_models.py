@@ -16,7 +16,7 @@ from course_utils.models import DilatedNet, EncDec, UNet, UNet2, check_input_siz
     [
         (check_unet, UNet, "✔ UNet: all 14 checks passed."),
         (check_unet2, UNet2, "✔ UNet2: all 18 checks passed."),
-        (check_dilated_net, DilatedNet, "✔ DilatedNet: all 12 checks passed."),
+        (check_dilated_net, DilatedNet, "✔ DilatedNet: all 15 checks passed."),
     ],
 )
 def test_reference_models_pass(check, model_cls, printed, capsys):
@@ -241,6 +241,19 @@ class LinearDilations(PlainStack):
             for i in range(depth)))
 
 
+class GriddedDilations(PlainStack):
+    """Dilations that add up to 2**depth - 1 but leave holes: at depth 3, 2, 2, 3 reach
+    offsets -7..7 except +-6, so 15**2 - 13**2 = 56 pixels of the 15x15 square are blind."""
+
+    SCHEDULES = {2: (1, 2), 3: (2, 2, 3), 4: (2, 2, 3, 8)}
+
+    def __init__(self, in_channels=3, out_channels=1, width=64, depth=5, batch_norm=True):
+        super().__init__(in_channels, out_channels, width, depth, batch_norm)
+        self.features = nn.Sequential(*(
+            conv_block(in_channels if i == 0 else width, width, dilation=d)
+            for i, d in enumerate(self.SCHEDULES[depth])))
+
+
 class StridedThenUpsampled(PlainStack):
     def forward(self, x):
         size = x.shape[-2:]
@@ -254,6 +267,8 @@ class StridedThenUpsampled(PlainStack):
         (PlainStack, r"has a receptive field of 5x5 pixels, expected 7x7"),
         (LinearDilations, r"depth=3\) has a receptive field of 13x13 pixels, expected 15x15"),
         (StridedThenUpsampled, r"changes the resolution \(avg_pool2d\)"),
+        (GriddedDilations, r"depth=3\): 56 pixels inside its 15x15 receptive field never "
+                           r"reach the centre output \(gridding\)"),
         (UNet, r"on an input of shape \(2, 3, 17, 17\) raised ValueError"),
     ],
 )

@@ -1,4 +1,4 @@
-"""course_utils.checks.multiclass: class counts, class weights, cross-entropy, one-hot."""
+"""course_utils.checks.multiclass: class counts, class weights, cross-entropy, one-hot, mIoU."""
 
 from __future__ import annotations
 
@@ -110,3 +110,62 @@ def test_one_hot_right_answers_pass(capsys):
 def test_one_hot_wrong_answers_fail_saying_what_to_fix(fn, message):
     with pytest.raises(CheckFailed, match=message):
         checks.check_one_hot(fn)
+
+
+# --- mean_iou: pooled and per image ------------------------------------------------------------
+
+def _iou(cm, absent=float("nan"), truth_only=False):
+    cm = cm.double()
+    tp = cm.diag()
+    union = cm.sum(0) + cm.sum(1) - tp
+    present = cm.sum(1) > 0 if truth_only else union > 0
+    return torch.where(present, tp / union.clamp(min=1), torch.full_like(tp, absent))
+
+
+def student_miou(cms, absent=float("nan"), truth_only=False, weighted=False, swapped=False):
+    """A student's mean_iou, right by default, or with one slip switched on."""
+    def one(cm):
+        return torch.nanmean(_iou(cm, absent, truth_only))
+    per_image = torch.stack([one(cm) for cm in cms])
+    if weighted:
+        pixels = cms.sum((1, 2)).double()
+        per_image_mean = (per_image * pixels).sum() / pixels.sum()
+    else:
+        per_image_mean = per_image.mean()
+    out = {"pooled": one(cms.sum(0)).item(), "per_image": per_image_mean.item()}
+    if swapped:
+        out = {"pooled": out["per_image"], "per_image": out["pooled"]}
+    return out
+
+
+def test_mean_iou_right_answers_pass(capsys):
+    from course_utils import metrics
+    checks.check_mean_iou(student_miou)
+    checks.check_mean_iou(metrics.mean_iou)
+    assert capsys.readouterr().out.count("✔ mean_iou: all 6 checks passed.") == 2
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (lambda cms: student_miou(cms, absent=0.0),
+     r"^a class absent from an image's truth and prediction has no IoU there.*one image: "
+     r"IoU 4/5 and 3/4, class 2 absent: expected pooled mIoU 0.7750, got 0.5167"),
+    (lambda cms: student_miou(cms, weighted=True),
+     r"^each image counts once.*expected per-image mIoU 0.8000, got 0.7333"),
+    (lambda cms: student_miou(cms, truth_only=True),
+     r"^a class predicted where the truth has none scores IoU 0"),
+    (lambda cms: student_miou(cms, swapped=True), r"^the pooled mIoU adds the confusion matrices"),
+    (lambda cms: (0.775, 0.775), r"return a dict with the keys 'pooled' and 'per_image'"),
+    (lambda cms: {"pooled": 0.775}, r"got dict with keys \['pooled'\]"),
+    (lambda cms: cms.sum(0).diag().float() / 0, r"^one image.*return a dict"),
+    (lambda cms: 1 / 0, r"raised ZeroDivisionError"),
+])
+def test_mean_iou_slips_are_named(fn, message):
+    with pytest.raises(CheckFailed, match=message):
+        checks.check_mean_iou(fn)
+
+
+def test_check_mean_iou_lets_the_stub_through():
+    def stub(cms):
+        raise NotImplementedError("write it")
+    with pytest.raises(NotImplementedError):
+        checks.check_mean_iou(stub)

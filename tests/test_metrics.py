@@ -268,3 +268,23 @@ def test_binary_accumulator_reset_and_bad_input():
         acc.update(torch.ones(1, 2, 2), torch.ones(1, 2, 3))
     with pytest.raises(ValueError, match="threshold probabilities first"):
         acc.update(torch.full((1, 2, 2), 0.7), torch.ones(1, 2, 2))
+
+
+@pytest.mark.parametrize(("cms", "pooled", "per_image"), [
+    ([[[4, 1, 0], [0, 3, 0], [0, 0, 0]]], 0.775, 0.775),  # IoU 4/5, 3/4, class 2 absent
+    # a rare class missed in the larger of two images: pooled (24/28 + 1 + 0) / 3,
+    # per image (1 + (16/20 + 1 + 0) / 3) / 2
+    ([[[8, 0, 0], [0, 8, 0], [0, 0, 0]], [[16, 0, 0], [0, 12, 0], [4, 0, 0]]],
+     (24 / 28 + 1) / 3, 0.8),
+    ([[[6, 2, 0], [0, 0, 0], [0, 0, 0]]], 0.375, 0.375),  # predicted, absent: IoU 0
+    ([[[2, 0], [0, 0]], [[0, 0], [0, 0]]], 1.0, 1.0),  # an image with nothing labelled: skipped
+])
+def test_mean_iou_pooled_and_per_image(cms, pooled, per_image):
+    got = metrics.mean_iou(torch.tensor(cms))
+    assert got["pooled"] == pytest.approx(pooled) and got["per_image"] == pytest.approx(per_image)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 3, 4)])
+def test_mean_iou_rejects_what_is_not_a_stack_of_matrices(shape):
+    with pytest.raises(ValueError, match=r"\(N, C, C\)"):
+        metrics.mean_iou(torch.zeros(shape, dtype=torch.long))

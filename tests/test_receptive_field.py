@@ -4,6 +4,8 @@ from torch import nn
 
 from course_utils.models import ASPP, DilatedNet, conv_block
 from course_utils.receptive_field import (
+    effective_radius,
+    gradient_mass,
     gradient_support,
     measured_receptive_field,
     receptive_field,
@@ -141,3 +143,76 @@ def test_split_support_of_a_model_that_sees_nothing():
     nn.init.zeros_(model.weight)
     support, everywhere = split_gradient_support(model, 9, in_channels=1)
     assert not support.any() and not everywhere
+
+
+# --- the effective receptive field ------------------------------------------------------------
+
+def _ones_conv(kernel_size: int = 3) -> nn.Conv2d:
+    conv = nn.Conv2d(1, 1, kernel_size, padding=kernel_size // 2, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    return conv
+
+
+def test_gradient_mass_of_a_conv_of_ones_is_its_footprint():
+    conv = _ones_conv()
+    images = torch.randn(3, 1, 7, 7)
+    expected = torch.zeros(7, 7)
+    expected[2:5, 2:5] = 1.0  # every tap has weight 1, for every image
+    assert torch.equal(gradient_mass(conv, images), expected)
+
+
+def test_gradient_mass_of_two_convs_is_a_pyramid():
+    model = nn.Sequential(_ones_conv(), _ones_conv())
+    grad = gradient_mass(model, torch.randn(2, 1, 9, 9))
+    ramp = torch.tensor([0.0, 0, 1, 2, 3, 2, 1, 0, 0])
+    assert torch.equal(grad, ramp[:, None] * ramp[None, :])
+
+
+def test_gradient_mass_sums_the_channels_and_restores_the_mode():
+    conv = nn.Conv2d(2, 1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, -3.0]).view(1, 2, 1, 1))
+    conv.train()
+    grad = gradient_mass(conv, torch.randn(1, 2, 5, 5))
+    assert grad[2, 2] == 4.0 and grad.sum() == 4.0 and conv.training
+
+
+@pytest.mark.parametrize(("inputs", "model", "message"), [
+    (torch.randn(3, 5, 5), nn.Identity(), r"batch \(N, C, H, W\)"),
+    (torch.randn(1, 1, 6, 6), nn.MaxPool2d(2), "does not keep the input size"),
+])
+def test_gradient_mass_rejects_bad_input(inputs, model, message):
+    with pytest.raises(ValueError, match=message):
+        gradient_mass(model, inputs)
+
+
+def _blocks(shape, *blocks):
+    grad = torch.zeros(shape)
+    for r0, r1, c0, c1, value in blocks:
+        grad[r0:r1, c0:c1] = value
+    return grad
+
+
+@pytest.mark.parametrize(("grad", "mass", "expected"), [
+    (_blocks((7, 7), (2, 5, 2, 5, 1.0)), 0.9, 1),  # 1/9 at r = 0, all at r = 1
+    (_blocks((7, 7), (2, 5, 2, 5, 1.0)), 1 / 9, 0),  # the centre alone holds exactly 1/9
+    (_blocks((7, 7), (2, 5, 2, 5, 1.0)), 1.0, 1),  # reached exactly
+    (_blocks((7, 7), (2, 5, 2, 5, -1.0), (3, 4, 3, 4, 1.0)), 0.5, 1),  # signs do not cancel
+    (_blocks((9, 9), (0, 9, 0, 9, 1.0)), 0.5, 3),  # 49/81 >= 0.5 > 25/81
+    (_blocks((8, 8), (4, 5, 4, 5, 1.0)), 0.9, 0),  # the centre of an even size is H // 2
+    (_blocks((5, 9), (2, 3, 4, 5, 1.0), (2, 3, 8, 9, 1.0)), 0.9, 4),  # wide: cut at the rows
+    (torch.zeros(5, 5), 0.9, 0),  # no gradient at all
+])
+def test_effective_radius(grad, mass, expected):
+    assert effective_radius(grad, mass) == expected
+
+
+@pytest.mark.parametrize(("grad", "mass", "message"), [
+    (torch.ones(3), 0.9, r"2-D \(H, W\)"),
+    (torch.ones(3, 3), 0.0, r"in \(0, 1\]"),
+    (torch.ones(3, 3), 1.5, r"in \(0, 1\]"),
+])
+def test_effective_radius_rejects_bad_input(grad, mass, message):
+    with pytest.raises(ValueError, match=message):
+        effective_radius(grad, mass)

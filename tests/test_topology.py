@@ -161,3 +161,57 @@ def test_watershed_rejects_bad_input(height, markers, mask, match):
         return
     with pytest.raises(ValueError, match=match):
         topology.watershed(height, markers, mask)
+
+
+# --- instance F1 -------------------------------------------------------------------------------
+
+def _boxes(shape, *boxes):
+    mask = np.zeros(shape, bool)
+    for r0, r1, c0, c1 in boxes:
+        mask[r0:r1, c0:c1] = True
+    return mask
+
+
+TWO = ((1, 4, 1, 4), (1, 4, 8, 11))
+
+
+@pytest.mark.parametrize(("pred", "target", "threshold", "expected"), [
+    (_boxes((6, 12), *TWO), _boxes((6, 12), *TWO), 0.5, (2, 0, 0, 1.0)),
+    (_boxes((6, 12), (1, 4, 8, 11)), _boxes((6, 12), (1, 4, 1, 4)), 0.5, (0, 1, 1, 0.0)),
+    # a merged prediction: IoU 9/30 with each true box
+    (_boxes((6, 12), (1, 4, 1, 11)), _boxes((6, 12), *TWO), 0.5, (0, 1, 2, 0.0)),
+    (_boxes((6, 12), (1, 4, 1, 11)), _boxes((6, 12), *TWO), 0.3, (1, 0, 1, 2 / 3)),
+    # half of a 4 x 4 box: IoU exactly 0.5 counts; 0.51 does not
+    (_boxes((6, 6), (1, 5, 1, 3)), _boxes((6, 6), (1, 5, 1, 5)), 0.5, (1, 0, 0, 1.0)),
+    (_boxes((6, 6), (1, 5, 1, 3)), _boxes((6, 6), (1, 5, 1, 5)), 0.51, (0, 1, 1, 0.0)),
+    # two halves (IoU 0.4 each) of one true box: one match only
+    (_boxes((6, 7), (1, 5, 1, 3), (1, 5, 4, 6)), _boxes((6, 7), (1, 5, 1, 6)), 0.3,
+     (1, 1, 0, 2 / 3)),
+    # corner-touching squares are one 8-connected object
+    (_boxes((6, 6), (0, 2, 0, 2), (2, 4, 2, 4)), _boxes((6, 6), (0, 2, 0, 2), (2, 4, 2, 4)), 0.5,
+     (1, 0, 0, 1.0)),
+    (np.zeros((4, 4), bool), np.zeros((4, 4), bool), 0.5, (0, 0, 0, 1.0)),
+    (_boxes((4, 4), (0, 1, 0, 1)), np.zeros((4, 4), bool), 0.5, (0, 1, 0, 0.0)),
+    (np.zeros((4, 4), bool), _boxes((4, 4), (0, 1, 0, 1)), 0.5, (0, 0, 1, 0.0)),
+])
+def test_instance_f1(pred, target, threshold, expected):
+    got = topology.instance_f1(pred, target, threshold)
+    assert (got["tp"], got["fp"], got["fn"]) == expected[:3]
+    assert got["f1"] == pytest.approx(expected[3])
+
+
+def test_instance_f1_with_4_connectivity_splits_corner_touching_squares():
+    squares = _boxes((6, 6), (0, 2, 0, 2), (2, 4, 2, 4))
+    assert topology.instance_f1(squares, squares, connectivity=4)["tp"] == 2
+
+
+@pytest.mark.parametrize(("pred", "target", "kwargs", "message"), [
+    (np.zeros((4, 4)), np.zeros((4, 5)), {}, "differ in shape"),
+    (np.zeros((4, 4)), np.zeros((4, 4)), {"threshold": 0.0}, r"IoU in \(0, 1\]"),
+    (np.zeros((4, 4)), np.zeros((4, 4)), {"connectivity": 6}, "connectivity must be 4 or 8"),
+    (np.full((4, 4), 0.7), np.zeros((4, 4)), {}, "pred must hold only 0 and 1"),
+    (np.zeros((2, 4, 4)), np.zeros((4, 4)), {}, "one 2-D mask"),
+])
+def test_instance_f1_rejects_bad_input(pred, target, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        topology.instance_f1(pred, target, **kwargs)

@@ -1,5 +1,5 @@
 """Checks for paired augmentation: geometry moves image and mask together, colour only the
-image, and masks keep their labels."""
+image, and masks keep their labels; for facades, also the choices their layout asks for."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torchvision.transforms import v2
 from course_utils.checks import CheckFailed, passed
 from course_utils.facade_classes import IGNORE_INDEX
 
-__all__ = ["check_paired_augmentation"]
+__all__ = ["check_facade_augmentation", "check_paired_augmentation"]
 
 _DRAWS = 20
 
@@ -132,3 +132,96 @@ def _check_strengths(transform) -> None:
         if not _close(getattr(jitter, name), (0.8, 1.2)):
             raise CheckFailed(f"v2.ColorJitter's {name} is {getattr(jitter, name)}, a factor "
                               f"range; the task asks for {name}=0.2, the range (0.8, 1.2)")
+
+
+# a toy facade: wall (id 1), a window at the upper left (id 2), a shop front along the bottom
+# (id 11); no background (id 0), so that a 0 in the output can only be a fill value
+_WALL, _WINDOW, _SHOP = 1, 2, 11
+_GREY = {_WALL: 0.3, _WINDOW: 0.9, _SHOP: 0.6}
+_FACADE_DRAWS = 40
+
+
+def _toy_facade(size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    h, w = size
+    labels = torch.full((h, w), _WALL, dtype=torch.long)
+    labels[h // 6:h // 6 + h // 5, w // 8:w // 8 + w // 4] = _WINDOW
+    labels[3 * h // 4:] = _SHOP
+    image = torch.zeros(3, h, w)
+    for label, grey in _GREY.items():
+        image[:, labels == label] = grey
+    return image, labels
+
+
+def check_facade_augmentation(transform, size: tuple[int, int] = (48, 32)) -> None:
+    """Check a paired pipeline for facade photos and labels ``(image, mask) -> (image, mask)``.
+
+    On a toy facade (a window at the upper left, a shop front at the bottom), over 40 draws:
+    the labels stay labels; pixels that a warp brings in from outside are labelled
+    ``IGNORE_INDEX``, not 0 (a class); the facade is never turned upside down; it is
+    mirrored left-right in some draw; image and mask move together; some draw warps it.
+    """
+    parts = _parts(transform)
+    vertical = [p for p in parts if type(p) is v2.RandomVerticalFlip and p.p > 0]
+    if vertical:
+        raise CheckFailed(f"the pipeline holds v2.RandomVerticalFlip(p={vertical[0].p}): an "
+                          f"upside-down facade (shops on top, windows below the cornices) is "
+                          f"a layout no test photo has; leave vertical flips out")
+    image, labels = _toy_facade(size)
+    allowed = set(_GREY) | {IGNORE_INDEX}
+    mirrored = warped = False
+    for draw in range(_FACADE_DRAWS):
+        torch.manual_seed(draw)
+        try:
+            out = transform(tv_tensors.Image(image.clone()), tv_tensors.Mask(labels.clone()))
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            raise CheckFailed(f"draw {draw}: the pipeline raised {type(exc).__name__}: {exc}") \
+                from exc
+        if not isinstance(out, tuple | list) or len(out) != 2:
+            raise CheckFailed(f"draw {draw}: return the pair (image, mask), got "
+                              f"{type(out).__name__}")
+        out_image, out_mask = (torch.as_tensor(t) for t in out)
+        if out_image.shape != image.shape or out_mask.shape != labels.shape:
+            raise CheckFailed(f"draw {draw}: shapes changed from {tuple(image.shape)} and "
+                              f"{tuple(labels.shape)} to {tuple(out_image.shape)} and "
+                              f"{tuple(out_mask.shape)}; keep the size")
+        values = set(torch.unique(out_mask).tolist())
+        if 0 in values:
+            raise CheckFailed(f"draw {draw}: pixels brought in from outside the photo got "
+                              f"label 0, which is a class (background): the network would "
+                              f"learn that the border of a warped photo is background. Fill the "
+                              f"Mask with IGNORE_INDEX ({IGNORE_INDEX}), e.g. fill={{"
+                              f"tv_tensors.Image: 0.0, tv_tensors.Mask: {IGNORE_INDEX}}}")
+        if not values <= allowed:
+            raise CheckFailed(f"draw {draw}: the mask holds values {sorted(values - allowed)[:6]} "
+                              f"that are no class id: masks must be resampled "
+                              f"nearest-neighbour; pass them as tv_tensors.Mask")
+        rows = torch.arange(size[0], dtype=torch.float)[:, None].expand(size)
+        cols = torch.arange(size[1], dtype=torch.float)[None, :].expand(size)
+        shop, wall, window = (out_mask == _SHOP), (out_mask == _WALL), (out_mask == _WINDOW)
+        if shop.any() and wall.any() and rows[shop].mean() < rows[wall].mean():
+            raise CheckFailed(f"draw {draw}: the facade came out upside down (the shop front "
+                              f"above the wall): a vertical flip, or a rotation far too "
+                              f"large; keep rotations to a few degrees")
+        if window.any():
+            mirrored |= bool(cols[window].mean() > size[1] / 2)
+            grey = out_image.float().mean(0)
+            # halfway between the window and the brightest other class (the shop front)
+            brightest = max(grey[m].mean() for m in (shop, wall) if m.any())
+            level = (grey[window].mean() + brightest) / 2
+            overlap = _iou((grey > level) & (out_mask != IGNORE_INDEX), window)
+            if overlap < 0.7:
+                raise CheckFailed(f"draw {draw}: the bright window in the image and the window "
+                                  f"in the mask overlap with IoU {overlap:.2f} only: image and "
+                                  f"mask were not moved together; pass both in ONE call")
+        warped |= IGNORE_INDEX in values
+    if not mirrored:
+        raise CheckFailed(f"in {_FACADE_DRAWS} draws the facade was never mirrored: a facade "
+                          f"seen in a mirror is still a plausible facade, so a horizontal flip "
+                          f"is free extra data; add v2.RandomHorizontalFlip()")
+    if not warped:
+        raise CheckFailed(f"in {_FACADE_DRAWS} draws no pixel came in from outside the photo: "
+                          f"add a small v2.RandomAffine (a few degrees, a few per cent of "
+                          f"shift, mild scaling)")
+    passed("facade augmentation", 6)

@@ -17,7 +17,7 @@ from torch.overrides import TorchFunctionMode
 
 from course_utils import models
 from course_utils.checks import CheckFailed, passed
-from course_utils.receptive_field import measured_receptive_field
+from course_utils.receptive_field import gradient_support, measured_receptive_field
 
 __all__ = ["check_dilated_net", "check_unet", "check_unet2"]
 
@@ -119,10 +119,19 @@ def check_dilated_net(model_cls) -> None:
         if got != (expected, expected):
             raise CheckFailed(
                 f"{_call(name, config)} has a receptive field of {got[0]}x{got[1]} "
-                f"pixels, expected {expected}x{expected}: {depth} 3x3 convolutions with "
-                f"dilation 1, 2, ..., {2 ** (depth - 1)} and padding equal to the dilation"
+                f"pixels, expected {expected}x{expected}: by the formula, the dilations of "
+                f"the {depth} 3x3 convolutions must add up to {2 ** depth - 1}, and each "
+                f"block needs padding equal to its dilation"
             )
-        cases += 2
+        support = gradient_support(model, expected + 10, samples=32)
+        blind = expected * expected - int(support.sum())  # the box is expected x expected
+        if blind:
+            raise CheckFailed(
+                f"{_call(name, config)}: {blind} pixels inside its {expected}x{expected} "
+                f"receptive field never reach the centre output (gridding). Start at "
+                f"dilation 1 and never let a dilation exceed the field built before it"
+            )
+        cases += 3
     passed("DilatedNet", cases)
 
 

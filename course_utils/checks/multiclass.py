@@ -1,5 +1,6 @@
 """Checks for multi-class segmentation: class counts, class weights, pixel-wise
-cross-entropy with an ignore index, one-hot targets, and the model/loss set-up."""
+cross-entropy with an ignore index, one-hot targets, the mIoU pooled and per image, and the
+model/loss set-up."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ __all__ = [
     "check_class_counts",
     "check_class_weights",
     "check_cross_entropy",
+    "check_mean_iou",
     "check_one_hot",
 ]
 
@@ -164,3 +166,67 @@ def check_one_hot(fn) -> None:
                               f"zeros: it belongs to no class, so it adds nothing to the "
                               f"cross-entropy sum.")
     passed("one_hot", len(cases))
+
+
+def _cms(*matrices) -> torch.Tensor:
+    return torch.tensor(matrices, dtype=torch.long)
+
+
+_ABSENT = ("a class absent from an image's truth and prediction has no IoU there: skip it "
+           "(nan and torch.nanmean), do not count it as 0")
+_WEIGHTED = ("each image counts once in the per-image mean, whatever its number of pixels: "
+             "weighting by pixels moves it towards the pooled value")
+_PREDICTED = ("a class predicted where the truth has none scores IoU 0 (no true positive, "
+              "only false positives): skip only the classes absent from both")
+
+# (case, confusion matrices (N, C, C): rows truth, columns prediction, expected pooled and
+# per-image mIoU, {a wrong value: the slip that gives it}); 3 classes throughout
+_MIOU_CASES = (
+    ("one image: IoU 4/5 and 3/4, class 2 absent", _cms([[4, 1, 0], [0, 3, 0], [0, 0, 0]]),
+     0.775, 0.775, {(0.8 + 0.75) / 3: _ABSENT}),
+    ("two images; the rare class 2, only in the second, is missed there",
+     _cms([[8, 0, 0], [0, 8, 0], [0, 0, 0]], [[16, 0, 0], [0, 12, 0], [4, 0, 0]]),
+     (24 / 28 + 1 + 0) / 3, (1.0 + 0.6) / 2,
+     {(2 / 3 + 0.6) / 2: _ABSENT, (16 * 1.0 + 32 * 0.6) / 48: _WEIGHTED}),
+    ("one image where class 1 is predicted but absent from the truth",
+     _cms([[6, 2, 0], [0, 0, 0], [0, 0, 0]]), 0.375, 0.375, {0.75: _PREDICTED, 0.25: _ABSENT}),
+)
+
+
+def _slip(value: float, slips: dict[float, str]) -> str:
+    return next((f"{why}. " for wrong, why in slips.items() if abs(value - wrong) < 1e-6), "")
+
+
+def check_mean_iou(fn) -> None:
+    """Check ``fn(cms) -> {"pooled": float, "per_image": float}`` for confusion matrices
+    ``(N, C, C)`` on hand-computed cases: one image, a rare class missed in one of two
+    images of different sizes, a class predicted but absent."""
+    for case, cms, pooled, per_image, slips in _MIOU_CASES:
+        try:
+            got = fn(cms.clone())
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            raise CheckFailed(f"{case}: your function raised {type(exc).__name__}: {exc}") \
+                from exc
+        if not isinstance(got, dict) or not {"pooled", "per_image"} <= set(got):
+            raise CheckFailed(f"{case}: return a dict with the keys 'pooled' and 'per_image', "
+                              f"got {type(got).__name__}"
+                              + (f" with keys {sorted(got)}" if isinstance(got, dict) else ""))
+        values = {}
+        for key in ("pooled", "per_image"):
+            value = got[key]
+            values[key] = float(value.item() if isinstance(value, torch.Tensor) else value)
+        if abs(values["pooled"] - pooled) > 1e-6:
+            if abs(values["pooled"] - per_image) < 1e-6 and abs(pooled - per_image) > 1e-6:
+                why = ("the pooled mIoU adds the confusion matrices of all images first, then "
+                       "takes each class's IoU and their mean; that is the per-image value. ")
+            else:
+                why = _slip(values["pooled"], slips)
+            raise CheckFailed(f"{why}{case}: expected pooled mIoU {pooled:.4f}, got "
+                              f"{values['pooled']:.4f}")
+        if abs(values["per_image"] - per_image) > 1e-6:
+            why = _slip(values["per_image"], slips)
+            raise CheckFailed(f"{why}{case}: expected per-image mIoU {per_image:.4f}, got "
+                              f"{values['per_image']:.4f}")
+    passed("mean_iou", 2 * len(_MIOU_CASES))

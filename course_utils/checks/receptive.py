@@ -1,5 +1,6 @@
-"""Checks for the receptive field (lesson 05): the formula a student writes, and the ASPP
-block, whose local branches must reach exactly the taps of their dilations."""
+"""Checks for the receptive field (lesson 05): the formula a student writes, the radius of
+the effective receptive field, and the ASPP block, whose local branches must reach exactly
+the taps of their dilations."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from torch import nn
 from course_utils.checks import CheckFailed, passed
 from course_utils.checks.models import _call
 
-__all__ = ["check_aspp", "check_receptive_field"]
+__all__ = ["check_aspp", "check_effective_radius", "check_receptive_field"]
 
 # (kernel_sizes, strides, dilations): defaults first, then dilations, then strides
 _RF_CASES = (([3], None, None), ([3, 3, 3], None, None), ([3, 3, 3], None, [1, 2, 4]),
@@ -76,6 +77,86 @@ def check_receptive_field(fn) -> None:
             why = f" It looks as if {slips[0]}." if slips else ""
             raise CheckFailed(f"{call} returned {got!r}, expected {expected}.{why}")
     passed("receptive_field", len(results))
+
+
+def _pyramid_map() -> torch.Tensor:
+    """|gradient| of the centre output of two 3x3 convolutions of ones on a 9x9 input: the
+    outer product of (1, 2, 3, 2, 1), 81 in all, 49 of it in the central 3x3."""
+    conv = nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    x = torch.zeros(1, 1, 9, 9, requires_grad=True)
+    (grad,) = torch.autograd.grad(conv(conv(x))[0, 0, 4, 4], x)
+    return grad[0, 0]
+
+
+def _map(shape, *values) -> torch.Tensor:
+    """A zero map with ``(row, col, value)`` entries, or ``(r0, r1, c0, c1, value)`` blocks."""
+    grad = torch.zeros(shape)
+    for entry in values:
+        if len(entry) == 3:
+            grad[entry[0], entry[1]] = entry[2]
+        else:
+            grad[entry[0]:entry[1], entry[2]:entry[3]] = entry[4]
+    return grad
+
+
+def _signed_map() -> torch.Tensor:
+    grad = _map((7, 7), (2, 5, 2, 5, -1.0))
+    grad[3, 3] = 1.0
+    return grad
+
+
+# (case, map, mass, expected radius, the slip a wrong radius there suggests)
+_ERF_CASES = (
+    ("a 3 x 3 block of ones in a 7 x 7 map, mass 0.9", lambda: _map((7, 7), (2, 5, 2, 5, 1.0)),
+     0.9, 1, None),
+    ("two stacked 3x3 convolutions of ones (a 5 x 5 pyramid), mass 0.5", _pyramid_map, 0.5, 1,
+     None),
+    ("two stacked 3x3 convolutions of ones (a 5 x 5 pyramid), mass 0.9", _pyramid_map, 0.9, 2,
+     None),
+    ("a 3 x 3 block of ones in a 7 x 7 map, mass 1.0 (reached exactly)",
+     lambda: _map((7, 7), (2, 5, 2, 5, 1.0)), 1.0, 1,
+     "a square that holds exactly the share is enough: compare with >=, not >"),
+    ("a centre of +1 in a 3 x 3 ring of -1", _signed_map, 0.9, 1,
+     "a negative gradient moves the output as much as a positive one: sum the absolute "
+     "values (grad.abs())"),
+    ("an 8 x 8 map with all its mass at pixel (4, 4)", lambda: _map((8, 8), (4, 4, 1.0)), 0.5, 0,
+     "the centre output pixel of an even size is (H // 2, W // 2), the pixel whose gradient "
+     "the map holds"),
+    ("a 5 x 9 map with mass at the centre and at the right edge",
+     lambda: _map((5, 9), (2, 4, 1.0), (2, 8, 1.0)), 0.9, 4,
+     "the map need not be square: the square grows until it reaches the farthest edge, "
+     "height and width alike, cut off at the border"),
+    ("a map that is zero everywhere", lambda: torch.zeros(5, 5), 0.9, 0,
+     "a map without gradient has radius 0 (nothing to hold); guard the division"),
+)
+
+
+def check_effective_radius(fn) -> None:
+    """Check ``fn(grad_map, mass=0.9) -> int`` on maps with known radii, one of them the
+    gradient of a tiny network of ones: blocks, a pyramid, signs, an even size, a wide map,
+    a share reached exactly, and a map of zeros."""
+    for case, make, mass, want, slip in _ERF_CASES:
+        grad = make()
+        try:
+            got = fn(grad.clone(), mass=mass)
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            raise CheckFailed(f"{case}: your function raised {type(exc).__name__}: {exc}"
+                              + (f". Perhaps {slip}" if slip else "")) from exc
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if not isinstance(got, int | float) or got != want:
+            if slip:
+                why = f"{slip}. "
+            elif isinstance(got, int | float) and got == 2 * want + 1:
+                why = "return the radius r, not the width 2r + 1. "
+            else:
+                why = ""
+            raise CheckFailed(f"{why}{case}: expected radius {want}, got {got!r}")
+    passed("effective_radius", len(_ERF_CASES))
 
 
 _ASPP_CONFIGS = ({"in_channels": 3, "out_channels": 4, "dilations": (1, 2, 5)},

@@ -258,21 +258,25 @@ print({split: len(ds) for split, ds in cells.items()})
 # %% [markdown]
 # ### Task: `DilatedNet`
 #
-# Write a network of `depth` blocks, each a 3 x 3 convolution with dilation `2**i` for
-# block `i = 0, 1, ..., depth - 1`, followed by BatchNorm and ReLU, all with `width`
-# channels; then a 1 x 1 convolution to `out_channels` logits. `conv_block(in_channels,
-# out_channels, batch_norm, dilation=...)` builds one block (its padding equals the
-# dilation, which keeps the size; see lesson 04's table). No pooling, no stride: every layer
-# keeps the input's height and width, so any input size works.
+# Write a network of `depth` blocks, each a 3 x 3 convolution followed by BatchNorm and
+# ReLU, all with `width` channels; then a 1 x 1 convolution to `out_channels` logits.
+# `conv_block(in_channels, out_channels, batch_norm, dilation=...)` builds one block (its
+# padding equals the dilation, which keeps the size; see lesson 04's table). No pooling, no
+# stride: every layer keeps the input's height and width, so any input size works.
+#
+# The dilations are yours to choose. The network must see a square of
+# `2**(depth + 1) - 1` pixels, the size of the images here for `DILATED_DEPTH`, and every
+# pixel in it: no gridding. Work out from the formula what the dilations must add up to,
+# and from the experiment above what order keeps the square solid.
 
 # %%
 class DilatedNet(nn.Module):
-    """3x3 convolutions with dilation 1, 2, 4, ... at full resolution, then a 1x1 head."""
+    """Dilated 3x3 convolutions at full resolution, then a 1x1 head."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, width: int = 64,
                  depth: int = 5, batch_norm: bool = True):
         super().__init__()
-        # HINT: which dilation does block i need for the field to double, and how many channels does the first block read? An nn.Sequential holds the blocks
+        # HINT: choose the dilation of block i from the formula r = 1 + 2 * (sum of the dilations); how many channels does the first block read? An nn.Sequential holds the blocks
         ### BEGIN SOLUTION
         self.features = nn.Sequential(*(
             conv_block(in_channels if i == 0 else width, width, batch_norm, dilation=2**i)
@@ -290,8 +294,9 @@ class DilatedNet(nn.Module):
 
 # %% [markdown]
 # The check runs your class on several input sizes (odd ones too), tests that gradients
-# reach the first layer, that no layer changes the resolution, and measures the receptive
-# field of depths 2, 3 and 4 against `2**(depth + 1) - 1`.
+# reach the first layer, that no layer changes the resolution, measures the receptive
+# field of depths 2, 3 and 4 against `2**(depth + 1) - 1`, and looks for pixels inside it
+# that never reach the centre output.
 
 # %% points=3
 from course_utils.checks.models import check_dilated_net
@@ -445,10 +450,10 @@ for key in ("Dice", "boundary F1"):
 # how fast a network trains on this budget, not what it can represent.
 #
 # Is context what the dilated network lacks? Its receptive field (measured above) spans the
-# whole cell, so it *could* see it. Whether it uses it is another question, which this
-# lesson does not measure: Luo et al. found that the *effective* receptive field, where the
-# mass of the gradient lies, is typically much smaller than the pixels a network can
-# reach. A likelier handicap is that every one of its layers has to carry the fine detail
+# whole cell, so it *could* see it. Whether it uses it is another question, which the
+# section on the *effective* receptive field below measures (where the mass of the
+# gradient lies; Luo et al. found it typically much smaller than the pixels a network can
+# reach). Another handicap is that every one of its layers has to carry the fine detail
 # and the context in the same `WIDTH` channels, while the U-Net's skips hand the
 # full-resolution detail of its first level straight to its last. **In full mode expect
 # both to get close to the Dice that the hand-drawn labels allow** (lesson 00), and the
@@ -460,6 +465,107 @@ for key in ("Dice", "boundary F1"):
 # full-resolution maps matters as much as the arithmetic, and on a GPU small models are
 # often limited by kernel launches rather than by either. Compare the printed time ratio
 # with the FLOP ratio above; the two need not agree.
+
+# %% [markdown]
+# ## The effective receptive field
+#
+# The receptive field says which pixels *can* change an output; it does not say how much
+# each one does. Luo et al. (2016) measured the second: the magnitude of the gradient of
+# the centre output pixel with respect to every input pixel, averaged over images. In
+# trained and untrained networks alike they found most of that mass in a small patch at the
+# centre of the receptive field, roughly a Gaussian whose width grows like the square root
+# of the depth rather than linearly. They called the patch the *effective* receptive field.
+#
+# `receptive_field.gradient_mass(model, images)` returns that map, `(H, W)`, for the centre
+# output pixel. One number summarises it: the radius `r` of the smallest square centred on
+# that pixel, `2r + 1` wide, that holds a given share of the map's total mass.
+#
+# ### Task: `effective_radius`
+#
+# Write `effective_radius(grad_map, mass=0.9)`: the smallest `r` for which the square of
+# half-width `r` around pixel `(H // 2, W // 2)`, cut off at the map's border, holds at
+# least `mass` of the total of `|grad_map|`; 0 for a map without any gradient. Before you
+# write it, work out two of the check's cases by hand: the gradient map of two stacked 3 x 3
+# convolutions whose weights are all 1 (what numbers does it hold, and which radius holds
+# half of their sum?), and a map whose centre is +1 inside a ring of eight -1.
+
+# %%
+def effective_radius(grad_map: torch.Tensor, mass: float = 0.9) -> int:
+    # HINT: compare the mass inside ever larger squares with the total; which values count, and what does slicing do at the border?
+    ### BEGIN SOLUTION
+    weights = grad_map.abs().double()
+    total = weights.sum().item()
+    if total == 0:
+        return 0
+    h, w = weights.shape
+    cy, cx = h // 2, w // 2
+    largest = max(cy, h - 1 - cy, cx, w - 1 - cx)
+    for r in range(largest + 1):
+        inside = weights[max(cy - r, 0):cy + r + 1, max(cx - r, 0):cx + r + 1].sum().item()
+        if inside >= mass * total * (1 - 1e-12):  # rounding must not push an exact share out
+            return r
+    return largest
+    ### END SOLUTION
+
+
+# %% points=2
+from course_utils.checks.receptive import check_effective_radius
+
+check_effective_radius(effective_radius)
+### BEGIN HIDDEN TESTS
+from course_utils import receptive_field as reference
+from course_utils.checks import CheckFailed
+
+_gen = torch.Generator().manual_seed(2516)
+for _shape, _mass in (((11, 11), 0.9), ((12, 9), 0.5), ((15, 20), 0.99), ((1, 7), 0.7)):
+    _map = torch.randn(*_shape, generator=_gen) * torch.rand(*_shape, generator=_gen) ** 4
+    _want = reference.effective_radius(_map, _mass)
+    if effective_radius(_map.clone(), mass=_mass) != _want:
+        raise CheckFailed(f"a random {_shape} map, mass {_mass}: expected radius {_want}, got "
+                          f"{effective_radius(_map.clone(), mass=_mass)}")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Now both trained networks, on test images: the receptive field that the measurement above
+# found (the pixels that can reach the centre output) next to the effective one (the
+# square holding 90 % of the gradient mass), and the width of a typical cell for scale.
+# Guess before you run it: which of the two networks spreads its gradient wider?
+
+# %%
+from course_utils.receptive_field import gradient_mass
+
+MASS = 0.9
+probe = cells["test"].images[:32].float().div(255).to(DEVICE)
+areas = cells["test"].targets.flatten(1).float().sum(1)
+cell_width = 2 * (areas.median().item() / torch.pi) ** 0.5  # a disc of the median area
+effective = {}
+for name in ("UNet", "DilatedNet"):
+    mass_map = gradient_mass(trained[name][0], probe)
+    effective[name] = 2 * effective_radius(mass_map, MASS) + 1
+    print(f"{name:11s} receptive field {costs[name]['receptive field']:4d} px; "
+          f"{MASS:.0%} of the gradient within {effective[name]:3d} px "
+          f"(of a {SIZE}-pixel image); a typical cell is {cell_width:.0f} px wide")
+wider = max(effective, key=effective.get)
+spans = [name for name in effective if effective[name] >= cell_width]
+print(("In this run the two effective fields are equally wide" if len(set(effective.values())) == 1
+       else f"In this run {wider}'s effective field is the wider "
+            f"({effective[wider]} against {min(effective.values())} px)")
+      + "; " + (f"{' and '.join(spans)} spread{'s' if len(spans) == 1 else ''} "
+                f"{MASS:.0%} of the gradient over at least a cell's width."
+                if spans else f"neither spreads {MASS:.0%} of the gradient over a cell's width."))
+for name in effective:
+    reporting.record_outcome(f"{name} effective field over cell width",
+                             effective[name] / cell_width)
+
+# %% [markdown]
+# Read the lines above with Luo et al.'s finding in mind: a receptive field of dozens or
+# hundreds of pixels does not mean that the network weighs all of them; most of its
+# attention is near the pixel it labels. The effective field depends on the weights, so on
+# the training too: the same architecture measured before training would give another
+# number. A network whose effective field spans a cell can weigh the cell's whole outline
+# when it labels its centre; one whose field is narrower decides from local texture, and
+# context beyond that is there in principle but barely used. Note also that the mass map
+# is measured at one pixel, the image centre, which on these images lies inside the cell.
 
 # %% [markdown]
 # ## Looking for gridding

@@ -260,31 +260,60 @@ for c in order.tolist():
 # ## Per-class IoU and the mean IoU
 #
 # For each class $c$, $\text{IoU}_c = TP_c / (TP_c + FP_c + FN_c)$, read off the confusion
-# matrix: row $c$ holds the pixels whose truth is $c$, column $c$ those predicted as $c$. The
-# **mIoU** is the mean over the classes, so a rare class counts as much as the wall;
-# **pixel accuracy** is dominated by the big classes. You write it now, before the trainings
-# below, which use it.
+# matrix: row $c$ holds the pixels whose truth is $c$, column $c$ those predicted as $c$. A
+# class that appears in neither truth nor prediction has no IoU (`nan`);
+# `metrics.iou_from_confusion(cm)` returns the IoU of every class that way. The **mIoU** is
+# the mean over the classes, so a rare class counts as much as the wall; **pixel accuracy**
+# is dominated by the big classes.
 #
-# ### Task: IoU per class from a confusion matrix
+# Over a set of images there are two ways to take that mean, and papers use both:
 #
-# Return a tensor with one IoU per class, and `nan` for a class that appears in neither
-# truth nor prediction (it has no IoU; `torch.nanmean` then skips it).
+# - **pooled**: add up the confusion matrices of all images, then take each class's IoU and
+#   their mean (PASCAL VOC and Cityscapes report this one, and so does this lesson);
+# - **per image**: the mIoU of each image, over the classes that occur in *its* truth or
+#   prediction, then the plain mean over the images.
+#
+# ### Task: the mIoU, pooled and per image
+#
+# Write `mean_iou(cms)`: from the confusion matrices `(N, C, C)` of `N` images, return
+# `{"pooled": ..., "per_image": ...}`. Predict first, on paper, for two images and three
+# classes: the first image has 8 wall and 8 window pixels, all right; the second 16 wall and
+# 12 window pixels, all right, and 4 pixels of a rare class, all labelled wall. Which of the
+# two numbers is higher, and why? The check uses this case.
 
 # %%
-def per_class_iou(cm: torch.Tensor) -> torch.Tensor:
-    # HINT: TP is the diagonal; TP + FP the column sums; TP + FN the row sums; union = rows + cols - TP
+def mean_iou(cms: torch.Tensor) -> dict[str, float]:
+    # HINT: write the IoU of every class from one confusion matrix first (nan where a class has no union), then use it on the sum and on each image
     ### BEGIN SOLUTION
-    cm = cm.double()
-    tp = cm.diag()
-    union = cm.sum(0) + cm.sum(1) - tp
-    return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+    def iou(cm):
+        cm = cm.double()
+        tp = cm.diag()
+        union = cm.sum(0) + cm.sum(1) - tp
+        return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+
+    per_image = torch.stack([torch.nanmean(iou(cm)) for cm in cms])
+    return {"pooled": torch.nanmean(iou(cms.sum(0))).item(),
+            "per_image": torch.nanmean(per_image).item()}
     ### END SOLUTION
 
 
-# %% points=2
-from course_utils.checks.metrics import check_per_class_iou
+# %% points=3
+from course_utils.checks.multiclass import check_mean_iou
 
-check_per_class_iou(per_class_iou)
+check_mean_iou(mean_iou)
+### BEGIN HIDDEN TESTS
+from course_utils.checks import CheckFailed
+
+_gen = torch.Generator().manual_seed(2516)
+for _n, _c in ((1, 4), (5, 6), (3, 12)):
+    _cms = torch.randint(0, 6, (_n, _c, _c), generator=_gen)
+    _cms[:, :, _c - 1] = 0  # a class never predicted
+    _cms[:, _c - 2, :] = 0  # a class absent from every truth
+    _want, _got = metrics.mean_iou(_cms), mean_iou(_cms.clone())
+    if any(abs(float(_got[_k]) - _want[_k]) > 1e-6 for _k in _want):
+        raise CheckFailed(f"{_n} random {_c}-class confusion matrices: expected {_want}, "
+                          f"got {_got}")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## Training: unweighted, square-root weights, inverse-frequency weights
@@ -325,7 +354,7 @@ print("validation mIoU in the last epoch: " + "; ".join(
 # run could end in a different order. Short budgets, as in quick mode, often do.
 
 # %% [markdown]
-# Per class, on the validation set, with the `per_class_iou` you wrote above:
+# Per class, on the validation set (pooled, as everywhere in this lesson):
 
 # %%
 def confusion(net: nn.Module, loader, dataset) -> torch.Tensor:
@@ -334,7 +363,7 @@ def confusion(net: nn.Module, loader, dataset) -> torch.Tensor:
 
 
 val_cm = {name: confusion(net, val_loader, facades["val"]) for name, (net, _) in runs.items()}
-val_iou = {name: per_class_iou(cm) for name, cm in val_cm.items()}
+val_iou = {name: metrics.iou_from_confusion(cm) for name, cm in val_cm.items()}
 recall = {name: cm.diag() / cm.sum(1).clamp(min=1) for name, cm in val_cm.items()}
 
 print(f"{'class':10s} {'share':>6s} | " + " | ".join(f"{n:>17s}" for n in runs)
@@ -463,6 +492,39 @@ reporting.record_result("val mIoU unweighted", summary["unweighted"][0], echo=Fa
 reporting.record_result(f"val mIoU {best}", summary[best][0], echo=False)
 
 # %% [markdown]
+# ### Pooled or per image?
+#
+# The mIoU above is pooled. Here is the chosen model's validation mIoU both ways, with your
+# `mean_iou`, and for each class the number of validation images it occurs in:
+
+# %%
+val_preds = training.predict(runs[best][0], val_loader, device=DEVICE).argmax(1)
+val_targets = facades["val"].targets.long()
+image_cms = torch.stack([metrics.confusion_matrix(p[None], t[None], NUM_CLASSES)
+                         for p, t in zip(val_preds, val_targets, strict=True)])
+two_ways = mean_iou(image_cms)
+present = (image_cms.sum(2) > 0).sum(0)  # images whose truth holds each class
+print(f"{best}: pooled mIoU {two_ways['pooled']:.3f}, per-image mIoU "
+      f"{two_ways['per_image']:.3f} over {len(image_cms)} images")
+print("images holding each class: " + ", ".join(
+    f"{data.FACADE_CLASSES[c]} {present[c]}" for c in order.tolist()))
+gap = two_ways["per_image"] - two_ways["pooled"]
+print(f"In this run the per-image mean is {'higher' if gap > 0 else 'lower'} by {abs(gap):.3f}.")
+reporting.record_outcome("per-image minus pooled val mIoU", gap)
+
+# %% [markdown]
+# Why they differ: pooled, every class gets one IoU from all its pixels in all images, and
+# all classes count alike. Per image, a class counts only in the images that hold it (or
+# where it is predicted), and there it counts as much as the wall: a rare class found in
+# few images weighs less overall, but in each of those images a small region, where a
+# few wrong pixels cost a large share of its IoU, weighs as much as the largest region.
+# A class predicted in an image that does not hold it scores 0 there, even for a handful
+# of pixels, while pooled those pixels are a few false positives among many. Which way
+# the gap goes depends on which of these effects wins on the data; the line above says
+# which did here. Compare only numbers computed the same way: a per-image mIoU from one
+# paper and a pooled one from another can differ by more than the methods they compare.
+
+# %% [markdown]
 # ## Which classes are confused, and why?
 #
 # Row $i$ of the row-normalised confusion matrix shows where the pixels of true class $i$
@@ -569,7 +631,7 @@ plotting.show_facades(images, targets, preds);
 
 # %%
 test_cm = confusion(runs[best][0], test_loader, facades["test"])
-test_miou = torch.nanmean(per_class_iou(test_cm)).item()
+test_miou = torch.nanmean(metrics.iou_from_confusion(test_cm)).item()
 reporting.record_result(f"test mIoU ({best})", test_miou)
 
 # %% [markdown]

@@ -328,23 +328,18 @@ print(f"shifted 3 px: {shift_d.size} boundary distances from {shift_d.min():.2f}
 # `scipy.ndimage.label(mask, structure)` numbers the connected pieces of the True pixels;
 # with the 3 x 3 structure of ones, diagonal neighbours count as connected (8-connectivity).
 #
-# ### Task: count components and holes
+# ### Task: count holes
 #
-# For holes, label the *background* and discard the pieces that touch the image border. Use
-# 4-connectivity for the background (`ndimage.generate_binary_structure(2, 1)`) when the
-# foreground is 8-connected: otherwise a hole could leak out through a diagonal gap that the
-# foreground itself considers closed.
+# `topology.count_components(mask)` counts the components: `ndimage.label(mask, EIGHT)`
+# returns the label image and their number. Holes take one more idea: label the
+# *background* and discard the pieces that touch the image border. Use 4-connectivity for
+# the background (`ndimage.generate_binary_structure(2, 1)`) when the foreground is
+# 8-connected: otherwise a hole could leak out through a diagonal gap that the foreground
+# itself considers closed.
 
 # %%
 EIGHT = np.ones((3, 3), dtype=bool)
 FOUR = ndimage.generate_binary_structure(2, 1)
-
-
-def count_components(mask) -> int:
-    # HINT: ndimage.label(mask, EIGHT) returns (labels, count)
-    ### BEGIN SOLUTION
-    return int(ndimage.label(np.asarray(mask, dtype=bool), EIGHT)[1])
-    ### END SOLUTION
 
 
 def count_holes(mask) -> int:
@@ -356,10 +351,9 @@ def count_holes(mask) -> int:
     ### END SOLUTION
 
 
-# %% points=2
-from course_utils.checks.metrics import check_count_components, check_count_holes
+# %% points=1
+from course_utils.checks.metrics import check_count_holes
 
-check_count_components(count_components)
 check_count_holes(count_holes)
 ### BEGIN HIDDEN TESTS
 from course_utils.checks import CheckFailed
@@ -367,11 +361,72 @@ from course_utils.checks import CheckFailed
 _rng = np.random.default_rng(2516)
 for _i in range(5):
     _m = _rng.random((13, 17)) > 0.45
-    for _name, _fn, _ref in (("components", count_components, topology.count_components),
-                             ("holes", count_holes, topology.count_holes)):
-        if _fn(_m) != _ref(_m):
-            raise CheckFailed(f"a random 13 x 17 mask ({_i}): expected {_ref(_m)} {_name}, "
-                              f"got {_fn(_m)}")
+    if count_holes(_m) != topology.count_holes(_m):
+        raise CheckFailed(f"a random 13 x 17 mask ({_i}): expected "
+                          f"{topology.count_holes(_m)} holes, got {count_holes(_m)}")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Task: objects found, objects missed (instance F1)
+#
+# Counting components says *how many* pieces a mask has, not whether they are the right
+# ones. An object-level score does: treat every component as an object, pair each
+# predicted object with a true one, and count a pair as found (a true positive) when the two
+# overlap with IoU at least 0.5. Predicted objects left without a partner are false
+# positives, true objects left without one are false negatives, and
+# $F_1 = 2\,TP / (2\,TP + FP + FN)$, the Dice formula one level up.
+#
+# Before you write it, work out on paper what these cases must give, since the check tries
+# them: a prediction that covers two small true objects and the gap between them; a true
+# object predicted as two halves, each of IoU 0.5 with it; two masks that are both empty
+# (the course's policy for the pixel metrics: 1.0).
+#
+# Write `instance_f1(pred, target, threshold=0.5)` for two binary masks `(H, W)`,
+# components 8-connected (`EIGHT`), returning `{"tp": ..., "fp": ..., "fn": ..., "f1": ...}`.
+# A component may take part in one pair only. (Why does the order in which you pair them
+# not matter at threshold 0.5? Two disjoint objects cannot both cover more than half of the
+# union with a third.)
+
+# %%
+def instance_f1(pred, target, threshold: float = 0.5) -> dict[str, float]:
+    # HINT: label both masks; count the pixels each predicted piece shares with each true piece (np.add.at, or a loop), turn the counts into IoUs, and pair the highest IoUs first
+    ### BEGIN SOLUTION
+    labels_p, n_p = ndimage.label(np.asarray(pred, dtype=bool), EIGHT)
+    labels_t, n_t = ndimage.label(np.asarray(target, dtype=bool), EIGHT)
+    shared = np.zeros((n_p + 1, n_t + 1), dtype=np.int64)
+    np.add.at(shared, (labels_p.ravel(), labels_t.ravel()), 1)
+    inter = shared[1:, 1:]
+    union = shared.sum(1)[1:, None] + shared.sum(0)[None, 1:] - inter
+    iou = inter / np.maximum(union, 1)
+    pairs = sorted(((iou[i, j], i, j) for i in range(n_p) for j in range(n_t)), reverse=True)
+    used_p, used_t = set(), set()
+    for value, i, j in pairs:
+        if value >= threshold and i not in used_p and j not in used_t:
+            used_p.add(i)
+            used_t.add(j)
+    tp = len(used_p)
+    fp, fn = n_p - tp, n_t - tp
+    f1 = 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
+    return {"tp": tp, "fp": fp, "fn": fn, "f1": f1}
+    ### END SOLUTION
+
+
+# %% points=3
+from course_utils.checks.instances import check_instance_f1
+
+check_instance_f1(instance_f1)
+### BEGIN HIDDEN TESTS
+from course_utils.checks import CheckFailed
+
+_rng = np.random.default_rng(25)
+for _i in range(6):
+    _t = ndimage.binary_opening(_rng.random((24, 31)) > 0.55)
+    _p = ndimage.binary_dilation(_t) if _i % 2 else _rng.random((24, 31)) > 0.6
+    for _threshold in (0.5, 0.7):
+        _want, _got = topology.instance_f1(_p, _t, _threshold), instance_f1(_p, _t, _threshold)
+        if any(abs(float(_got[_k]) - _want[_k]) > 1e-9 for _k in _want):
+            raise CheckFailed(f"random 24 x 31 masks ({_i}, threshold {_threshold}): "
+                              f"expected {_want}, got {_got}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -394,7 +449,7 @@ print(f"{'':10s} {'Dice':>7s} {'IoU':>7s} {'accuracy':>9s} {'components':>11s} {
 table = {}
 for name, pred in candidates.items():
     m = binary_metrics(torch.from_numpy(pred)[None], torch.from_numpy(blob)[None])
-    table[name] = (m["dice"], count_components(pred), count_holes(pred),
+    table[name] = (m["dice"], topology.count_components(pred), count_holes(pred),
                    hausdorff(pred, blob, 95))
     print(f"{name:10s} {m['dice']:7.4f} {m['iou']:7.4f} {m['accuracy']:9.4f} "
           f"{table[name][1]:11d} {table[name][2]:6d} {hausdorff(pred, blob):6.1f} "
@@ -426,6 +481,27 @@ reporting.record_outcome("equal-Dice masks: speckle HD95 minus dilated HD95",
 # work on A and B and fail completely on C. Overlap metrics cannot tell these apart; the
 # component and hole counts (and here the Hausdorff distances) can. When the shape
 # matters, report them next to Dice.
+
+# %% [markdown]
+# Your `instance_f1` turns this into one number per mask: the blob is one true object, so
+# each candidate can score at most one true positive, and every extra piece is a false
+# positive.
+
+# %%
+object_scores = {name: instance_f1(pred, blob) for name, pred in candidates.items()}
+for name, score in object_scores.items():
+    print(f"{name:10s} Dice {table[name][0]:.3f}   objects found {score['tp']}, false "
+          f"{score['fp']}, missed {score['fn']}: instance F1 {score['f1']:.3f}")
+reporting.record_outcome("equal-Dice masks: speckle instance F1", object_scores["C speckle"]["f1"])
+reporting.record_outcome("equal-Dice masks: eroded and dilated instance F1",
+                         min(object_scores[name]["f1"] for name in ("A eroded", "B dilated")))
+
+# %% [markdown]
+# The eroded and the dilated blob are each one object that overlaps the truth well beyond
+# IoU 0.5, so they score as perfect objects; the speckled mask finds the blob too, but
+# drowns it in false positives, one per speck. An instance F1 is what a cell-counting or
+# tracking pipeline would care about, and it sets apart the mask that the equal Dice
+# values hide.
 
 # %% [markdown]
 # ## The decision threshold

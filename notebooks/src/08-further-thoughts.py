@@ -91,35 +91,20 @@ for name, mask, labels in [("cell mask", cell_mask, {0, 1}),
 # every geometric transform draws its parameters once and applies them to both,
 # resampling the `Mask` with nearest-neighbour; photometric transforms skip the `Mask`.
 # Pixels that a rotation brings in from outside the image get a fill value, which can be
-# set per type: 0 for a cell mask (background), 255 (ignore) for facade labels.
+# set per type: `fill={tv_tensors.Image: ..., tv_tensors.Mask: ...}`.
 #
-# ### Task: an augmentation pipeline
+# ### The cells' pipeline
 #
-# Return a `v2.Compose` with random horizontal and vertical flips, a `v2.RandomAffine`
-# (rotation up to 30°, shifts up to 5 %, scale 0.9-1.1, `interpolation=bilinear` for the
-# image, `fill={tv_tensors.Image: 0.0, tv_tensors.Mask: 0}`) and a `v2.ColorJitter` of
-# brightness and contrast 0.2.
+# A phase-contrast cell has no up, no down and no handedness: mirrored, turned upside down
+# or rotated, it is still a plausible cell. So the cells get every flip: random horizontal
+# and vertical flips, a `v2.RandomAffine` (rotation up to 30°, shifts up to 5 %, scale
+# 0.9-1.1, bilinear resampling for the image, and 0, the background, for mask pixels brought
+# in from outside) and a `v2.ColorJitter` of brightness and contrast 0.2.
+# `transforms.paired_augmentation` builds such a pipeline from its strengths:
 
 # %%
-def make_augmentation() -> v2.Compose:
-    # HINT: v2.Compose([v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(), v2.RandomAffine(...), v2.ColorJitter(...)])
-    ### BEGIN SOLUTION
-    geometric = [
-        v2.RandomHorizontalFlip(0.5),
-        v2.RandomVerticalFlip(0.5),
-        v2.RandomAffine(degrees=30, translate=(0.05, 0.05), scale=(0.9, 1.1),
-                        interpolation=bilinear, fill={tv_tensors.Image: 0.0, tv_tensors.Mask: 0}),
-    ]
-    photometric = [v2.ColorJitter(brightness=0.2, contrast=0.2)]
-    return v2.Compose(geometric + photometric)
-    ### END SOLUTION
-
-
-# %% points=3
-from course_utils.checks.augmentation import check_paired_augmentation
-
-augment = make_augmentation()
-check_paired_augmentation(augment)
+augment = transforms.paired_augmentation(degrees=30, vflip=0.5)
+print(augment)
 
 # %% [markdown]
 # ### Proof of alignment
@@ -176,13 +161,60 @@ print(f"IoU of the letter in the image and in the mask, mean of 50 draws: one ca
 # %% [markdown]
 # Passed together, image and mask agree almost perfectly (the small gap comes from the
 # bilinear blur at the letter's edges); passed separately, they overlap only by chance.
-# The package's `transforms.paired_augmentation()` builds a pipeline of the same kind with
-# adjustable strengths, but its defaults are milder than the task's: rotations up to 15°
-# rather than 30°, and no vertical flip (a default meant for data with an up and a down,
-# such as facades). `transforms.paired_augmentation(degrees=30, vflip=0.5)` is the
-# pipeline above. `transforms.BatchAugment` applies such a pipeline to every sample of a
-# batch with its own random draw, so that it can serve as an
-# `InMemoryLoader(transform=...)`; the comparison below uses your `augment`.
+# `transforms.paired_augmentation()` without arguments is milder than the cells' pipeline:
+# rotations up to 15° rather than 30°, and no vertical flip. `transforms.BatchAugment`
+# applies a pipeline to every sample of a batch with its own random draw, so that it can
+# serve as an `InMemoryLoader(transform=...)`; the comparison further below uses `augment`.
+
+# %% [markdown]
+# ### Task: a pipeline for the facades
+#
+# Facade photos are another matter, and the pipeline is yours to decide. Think about what a
+# test photo can look like: is a facade seen upside down one of them? One seen in a mirror?
+# The labels are class ids 0..11, 0 being *background* (sky, neighbouring buildings), and
+# 255 for pixels nobody labelled. Which label should a pixel get that a rotation or a shift
+# brings in from outside the photo, and what would the network learn from each choice?
+#
+# Write `make_facade_augmentation()`: a `v2.Compose` with the flips you decided on, a small
+# `v2.RandomAffine` (a few degrees, a few per cent of shift, mild scaling; bilinear for the
+# image) with the fill values you decided on, and a `v2.ColorJitter`. The check runs it on
+# a toy facade, a window at the upper left and a shop front along the bottom, and looks at
+# what comes out.
+
+# %%
+def make_facade_augmentation() -> v2.Compose:
+    # HINT: start from the cells' pipeline above and change what a facade's layout and its label ids call for
+    ### BEGIN SOLUTION
+    return v2.Compose([
+        v2.RandomHorizontalFlip(0.5),  # a mirrored facade is still a facade; no vertical flip
+        v2.RandomAffine(degrees=5, translate=(0.05, 0.05), scale=(0.9, 1.1),
+                        interpolation=bilinear,
+                        fill={tv_tensors.Image: 0.0, tv_tensors.Mask: data.IGNORE_INDEX}),
+        v2.ColorJitter(brightness=0.2, contrast=0.2),
+    ])
+    ### END SOLUTION
+
+
+# %% points=3
+from course_utils.checks.augmentation import check_facade_augmentation
+
+augment_facade = make_facade_augmentation()
+check_facade_augmentation(augment_facade)
+### BEGIN HIDDEN TESTS
+for _size in ((64, 40), (96, 64)):
+    check_facade_augmentation(make_facade_augmentation(), size=_size)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Four draws on a facade of the training set (black marks the ignored pixels):
+
+# %%
+torch.manual_seed(SEED)
+facade_image = tv_tensors.Image(facade.images[0].float() / 255)
+facade_mask = tv_tensors.Mask(facade.targets[0].long())
+drawn = [augment_facade(facade_image, facade_mask) for _ in range(4)]
+plotting.show_facades(torch.stack([image for image, _ in drawn]),
+                      torch.stack([mask for _, mask in drawn]));
 
 # %% [markdown]
 # ### Does augmentation help?

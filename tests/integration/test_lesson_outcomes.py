@@ -157,6 +157,10 @@ EXPECTATIONS: dict[str, list[tuple[str, object]]] = {
          lambda o: o["equal-Dice masks: speckle components"] > 100),
         ("HD95 tells the speckled mask from the dilated one",
          lambda o: o["equal-Dice masks: speckle HD95 minus dilated HD95"] > 10),
+        ("the eroded and the dilated mask are one found object each (instance F1 1)",
+         lambda o: o["equal-Dice masks: eroded and dilated instance F1"] == 1.0),
+        ("the speckled mask's false positives sink its instance F1",
+         lambda o: o["equal-Dice masks: speckle instance F1"] < 0.1),  # 0.006
         ("the plain BCE model's best threshold lies near 0.5",
          lambda o: abs(o["BCE model: best threshold"] - 0.5) <= 0.15),
         ("tuning the plain BCE model's threshold gains little",
