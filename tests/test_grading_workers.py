@@ -87,3 +87,15 @@ def test_the_report_skips_what_no_worker_graded(tmp_path):
     (tmp_path / "submitted" / "a" / "L" / "L.ipynb").write_text("{}")  # handed in again
     assert report.lesson_report(course, "L", ["a"], quick=True) == "L: no graded submission"
     assert report.plot_lesson(course, "L", ["a"], quick=True) is None
+
+
+def test_a_shard_is_not_graded_without_a_sandbox_unless_unsafe(tmp_path, monkeypatch):
+    from course_utils import grading
+    from course_utils.grading import sandbox
+
+    course = grading.init_course(tmp_path / "course")
+    monkeypatch.setattr(sandbox, "sandbox_available", lambda: "no user namespaces")
+    with pytest.raises(grading.GradingError, match=r"refusing to grade shard 1/3 on .+: no "
+                                                   r"user namespaces\. .* --unsafe"):
+        grading.grade_shard(course, ["00"], 1, 3)
+    assert not (course / "verdicts").exists()  # nothing kept as "not graded"
