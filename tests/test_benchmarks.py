@@ -1,4 +1,5 @@
-"""The benchmarks train with the lessons' own settings: keep their copies in step."""
+"""The benchmarks train with the lessons' own settings: keep their copies in step; the
+grading benchmark's table and arguments."""
 
 import importlib.util
 import re
@@ -51,5 +52,31 @@ def test_settings_are_the_lessons_own(mode, lesson, table, constants):
 def test_bad_arguments_are_refused_by_name(argv, shown, capsys):
     with pytest.raises(SystemExit) as stop:
         twin_difficulty.main(argv)
+    assert stop.value.code == 2
+    assert shown in capsys.readouterr().err
+
+
+grading_bench = _script("grading")
+
+
+def test_grading_table_rates_and_ratios():
+    lines = grading_bench.table([("jobs 1", 30, 120.0, 180.0), ("jobs 2", 30, 60.0, 90.0),
+                                 ("slurm 2", 30, 80.0, 150.0)])
+    assert lines[0].split()[:2] == ["mode", "submissions"]
+    # 30 notebooks in 120 s (grading) and 180 s (total): 15.0 and 10.0 a minute
+    assert lines[1].split() == ["jobs", "1", "30", "120.0", "180.0", "15.0", "10.0", "1.00x",
+                                "1.00x"]
+    assert lines[2].split()[-4:] == ["30.0", "20.0", "2.00x", "2.00x"]
+    assert lines[3].split()[-4:] == ["22.5", "12.0", "1.50x", "1.20x"]
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["--class-size", "0"], "--class-size: must be at least 1, got 0"),
+    (["--tasks", "0"], "--tasks: must be at least 1, got 0"),
+    (["--sections", "speed"], "invalid choice: 'speed'"),
+])
+def test_grading_bad_arguments_are_refused_by_name(argv, shown, capsys):
+    with pytest.raises(SystemExit) as stop:
+        grading_bench.main(argv)
     assert stop.value.code == 2
     assert shown in capsys.readouterr().err

@@ -197,3 +197,25 @@ def test_a_package_or_venv_under_tmp_stays_visible(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "PACKAGE", package)
     outcome = _run(tmp_path, f"ch.write(open({str(package / 'marker.txt')!r}).read() + '\\n')")
     assert outcome.lines == ["visible"], outcome.output
+
+
+@needs_sandbox
+def test_the_checker_imports_its_own_package(tmp_path, monkeypatch):
+    """Not another checkout's editable install, nor nothing where the grader's own package
+    is found through PYTHONPATH (which the checker's ``python -I`` ignores)."""
+    from course_utils.grading import checker, sandbox, sandboxed
+
+    package = tmp_path / "checkout" / "course_utils"
+    (package / "grading").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "grading" / "__init__.py").write_text("")
+    (package / "grading" / "checker.py").write_text(Path(checker.__file__).read_text())
+    (package / "marker.py").write_text("WHERE = 'the copy'\n")
+    monkeypatch.setattr(sandbox, "PACKAGE", package)
+    monkeypatch.setattr(sandboxed, "CHECKER", package / "grading" / "checker.py")
+    source = _notebook(("test", "t1", "import course_utils\n"
+                                      f"assert course_utils.__file__ == {str(package / '__init__.py')!r}"),
+                       ("test", "t2", "from course_utils.marker import WHERE\nprint(WHERE)"))
+    verdicts = grade_notebook(source, _notebook(), quick=True, limits=QUICK)
+    assert verdicts["t1"].passed, verdicts["t1"].message
+    assert verdicts["t2"].passed and verdicts["t2"].message == "the copy\n", verdicts["t2"].message

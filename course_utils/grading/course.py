@@ -355,9 +355,20 @@ def _sandbox_notes(course: Path, name: str, students: list[str], quick: bool) ->
 def grade_shard(course, names: list[str] | None, index: int, count: int,
                 full: bool = False, unsafe: bool = False, jobs: int = 1) -> dict:
     """Grade shard ``index`` of ``count`` of the readable submissions into ``verdicts/``
-    (one task of a cluster's job array; ``autograde`` then merges them)."""
+    (one task of a cluster's job array; ``autograde`` then merges them).
+
+    Refuses, as ``autograde`` does, where bubblewrap cannot make a sandbox (a node without
+    user namespaces) unless ``unsafe``: else every submission would be kept as "not graded"
+    and a resume would not grade it again."""
+    from course_utils.grading.sandbox import sandbox_available
+
     chosen = lessons(names)
     course = _course(course)
+    why = sandbox_available()
+    if why and not unsafe:
+        raise GradingError(f"refusing to grade shard {index}/{count} on {os.uname().nodename}: "
+                           f"{why}. Student code would run without a sandbox; pass --unsafe "
+                           f"to grade anyway (only time, memory and process bounds then hold)")
     readable = {name: check_submissions(course, name)[0] for name in chosen}
     mine = workers.shard(workers.jobs_of(course, chosen, readable), index, count)
     return workers.grade_jobs(course, mine, quick=not full, workers=jobs, unsafe=unsafe,

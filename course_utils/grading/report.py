@@ -67,6 +67,7 @@ def plot_lesson(course, lesson: str, students: list[str], quick: bool) -> Path |
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     course = Path(course)
     points, results = _points(course, lesson), _results(course, lesson, students, quick)
@@ -78,15 +79,22 @@ def plot_lesson(course, lesson: str, students: list[str], quick: bool) -> Path |
                                       gridspec_kw={"width_ratios": [1, 1.4]})
     left.hist(scores, bins=[x - 0.5 for x in range(int(sum(points.values())) + 2)],
               color="tab:blue", edgecolor="white")
-    left.set(xlabel="autograded points", ylabel="submissions", title=f"{lesson}: scores")
+    left.set(xlabel="autograded points", ylabel="submissions",
+             title=f"{lesson}: {len(results)} submissions")
     names = list(points)
     full = [sum(r[t].passed for r in results.values() if t in r) for t in names]
     zero = [len(results) - f for f in full]
-    right.barh(names, full, color="tab:green", label="full points")
-    right.barh(names, zero, left=full, color="tab:red", label="0 points")
+    labels = [f"{t} ({points[t]:g} pt)" for t in names]
+    right.barh(labels, full, color="tab:green", label="full points")
+    right.barh(labels, zero, left=full, color="tab:red", label="0 points")
     right.invert_yaxis()
-    right.set(xlabel="submissions", title="per task")
-    right.legend(loc="lower right")
+    right.set_xlabel("submissions")
+    right.set_title("per task", loc="left")
+    # above the bars, never over them
+    right.legend(loc="lower right", bbox_to_anchor=(1, 1), ncol=2, frameon=False,
+                 borderaxespad=0.2)
+    for axis in (left.yaxis, left.xaxis, right.xaxis):  # counts and points are whole
+        axis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     path = course / "reports" / f"{lesson}.png"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,11 @@ import nbformat
 from course_utils.grading.sandbox import DEFAULT_LIMITS, Limits
 from course_utils.grading.sandboxed import Verdict, grade_notebook
 
-__all__ = ["Job", "cached", "grade_jobs", "jobs_of", "shard", "verdict_file"]
+__all__ = ["Job", "cached", "cores", "grade_jobs", "jobs_of", "shard", "verdict_file"]
+
+# What a cluster task was given, in the order asked: Slurm's --cpus-per-task, the task's
+# CPUs on its node, LSF's slots. (The node's CPU count is not the task's share.)
+SCHEDULER_CPUS = ("SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE", "LSB_DJOB_NUMPROC")
 
 
 @dataclass(frozen=True, order=True)
@@ -62,6 +66,20 @@ def cached(course, job: Job, quick: bool) -> dict[str, Verdict] | None:
     if record.get("key") != _key(course, job, quick):
         return None
     return {test: Verdict(**v) for test, v in record["verdicts"].items()}
+
+
+def cores(environ=None) -> int:
+    """The cores this process may use: its cluster task's share where the scheduler says,
+    else the CPUs it may run on."""
+    environ = os.environ if environ is None else environ
+    for name in SCHEDULER_CPUS:
+        value = environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def grade_job(course, job: Job, *, quick: bool, limits: Limits = DEFAULT_LIMITS,
@@ -101,8 +119,8 @@ def grade_jobs(course, jobs: list[Job], *, quick: bool, workers: int = 1,
                limits: Limits = DEFAULT_LIMITS, unsafe: bool = False, progress: bool = True) -> dict:
     """Grade ``jobs`` with ``workers`` sandboxes at a time, with a progress bar.
 
-    The CPU threads are split among the workers (each gets ``cores // workers``), so that
-    they do not oversubscribe the machine.
+    The CPU threads are split among the workers (each gets ``cores() // workers``), so that
+    they do not oversubscribe the machine, or a cluster task's share of its node.
 
     Returns:
         ``{"done": n, "stopped": [(job, test, note)], "seconds": s}``.
@@ -112,7 +130,7 @@ def grade_jobs(course, jobs: list[Job], *, quick: bool, workers: int = 1,
     course = Path(course)
     if workers < 1:
         raise ValueError(f"workers={workers}: grade with at least 1 worker")
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, cores() // workers)
     todo = [j for j in jobs if cached(course, j, quick) is None]
     stopped, started = [], time.monotonic()
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="notebook",
