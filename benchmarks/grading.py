@@ -25,13 +25,13 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils import authoring
-from course_utils.grading import workers
-from course_utils.grading.sandbox import sandbox_available
-from course_utils.grading.sandboxed import grade_notebook
+from course_utils.instructor import authoring
+from course_utils.instructor.grading import workers
+from course_utils.instructor.grading.sandbox import sandbox_available
+from course_utils.instructor.grading.sandboxed import grade_notebook
+from course_utils.instructor.paths import SOLUTIONS
 
 SECTIONS = ("overhead", "throughput")
-SOLUTIONS = authoring.NOTEBOOKS / "solutions"
 
 
 def _lessons(prefixes) -> list[str]:

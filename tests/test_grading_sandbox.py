@@ -10,14 +10,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.grading.sandbox import (
+from course_utils.instructor.grading.sandbox import (
     GIB,
     Limits,
     bwrap_command,
     run_sandboxed,
     sandbox_available,
 )
-from course_utils.grading.sandboxed import build_program, grade_notebook, printable
+from course_utils.instructor.grading.sandboxed import build_program, grade_notebook, printable
 
 needs_sandbox = pytest.mark.skipif(sandbox_available() is not None,
                                    reason=f"no sandbox: {sandbox_available()}")
@@ -189,7 +189,7 @@ def test_printable_drops_terminal_escapes():
 @needs_sandbox
 def test_a_package_or_venv_under_tmp_stays_visible(tmp_path, monkeypatch):
     """A clean clone in /tmp (as CI may make) keeps its package inside the sandbox."""
-    from course_utils.grading import sandbox
+    from course_utils.instructor.grading import sandbox
 
     package = tmp_path / "checkout" / "course_utils"
     package.mkdir(parents=True)

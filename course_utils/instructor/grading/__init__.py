@@ -3,7 +3,7 @@
 (``sandbox``, ``sandboxed``, ``checker``) after its answers are screened (``screen``), by the
 steps ``nbgrader_steps`` puts into nbgrader's commands."""
 
-from course_utils.grading.course import (
+from course_utils.instructor.grading.course import (
     COURSE_ID,
     ClearSolutionsWithHints,
     GradingError,
@@ -22,7 +22,7 @@ from course_utils.grading.course import (
     summary,
     write_grading_array,
 )
-from course_utils.grading.nbgrader_steps import configure
+from course_utils.instructor.grading.nbgrader_steps import configure
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
            "check_submissions", "collect", "configure", "export", "grade_on_slurm", "grade_shard", "init_course", "lessons", "points_table",

@@ -33,10 +33,11 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
-from course_utils import authoring
-from course_utils.grading import exchange as shared_exchange
-from course_utils.grading import workers
-from course_utils.grading.sandbox import Limits
+from course_utils.instructor import authoring
+from course_utils.instructor.grading import exchange as shared_exchange
+from course_utils.instructor.grading import workers
+from course_utils.instructor.grading.sandbox import Limits
+from course_utils.instructor.paths import EXERCISES, SOLUTIONS
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
            "check_submissions", "collect", "export", "grade_on_slurm", "grade_shard", "init_course",
@@ -44,13 +45,14 @@ __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", 
            "points_table", "release", "release_preprocessors", "summary"]
 
 COURSE_ID = "seg-course"
-SOLUTIONS = authoring.NOTEBOOKS / "solutions"
+NEW_IMPORT = "from course_utils.instructor import grading"
+OLD_IMPORT = "from course_utils import grading"  # before the grader moved into instructor/
 CONFIG = '''\
 """nbgrader's configuration for this course, written by `python -m course_utils grade init`.
 
 Edit freely: `grade init` never overwrites this file.
 """
-from course_utils import grading
+from course_utils.instructor import grading
 
 c = get_config()  # noqa: F821 (nbgrader defines it)
 c.CourseDirectory.course_id = {course_id!r}
@@ -119,6 +121,9 @@ def _course(course) -> Path:
     if not (course / "nbgrader_config.py").is_file():
         raise GradingError(f"{course} is not a course folder (no nbgrader_config.py); "
                            f"make one with `python -m course_utils grade init {course}`")
+    if OLD_IMPORT in (course / "nbgrader_config.py").read_text():
+        raise GradingError(f"{course / 'nbgrader_config.py'} imports the grader from where it "
+                           f"used to live: replace `{OLD_IMPORT}` with `{NEW_IMPORT}`")
     return course
 
 
@@ -149,7 +154,7 @@ def init_course(course, exchange=None) -> Path:
 def check_release(course, name: str) -> None:
     """Fail unless the released notebook has the exercise's cells, source for source."""
     released = nbformat.read(Path(course) / "release" / name / f"{name}.ipynb", as_version=4)
-    exercise = nbformat.read(authoring.NOTEBOOKS / "exercises" / f"{name}.ipynb", as_version=4)
+    exercise = nbformat.read(EXERCISES / f"{name}.ipynb", as_version=4)
     got = [(c.cell_type, c.source) for c in released.cells]
     want = [(c.cell_type, c.source) for c in exercise.cells]
     if got != want:
@@ -239,7 +244,7 @@ def write_grading_array(course, names: list[str] | None, tasks: int, full: bool 
                         unsafe: bool = False):
     """Write ``slurm/grade.slurm.sh`` and ``slurm/grade.lsf.sh`` in the course folder: a job
     array of ``tasks`` shards, each ``grade work --shard I/N`` (``cluster.write_array``)."""
-    from course_utils import cluster
+    from course_utils.instructor import cluster
 
     chosen = lessons(names)
     course = _course(course)
@@ -261,7 +266,7 @@ def grade_on_slurm(course, names: list[str] | None, tasks: int, full: bool = Fal
     Returns:
         ``cluster.ArrayReport`` of the array after this round.
     """
-    from course_utils import cluster
+    from course_utils.instructor import cluster
 
     job = write_grading_array(course, names, tasks, full=full, unsafe=unsafe)
     missing = cluster.report(job).rerun
@@ -293,7 +298,7 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
         The findings of ``check_submissions``, then one note per submission that the
         sandbox or the screen stopped (student, file, cell, reason).
     """
-    from course_utils.grading.sandbox import sandbox_available
+    from course_utils.instructor.grading.sandbox import sandbox_available
 
     chosen = lessons(names)
     course = _course(course)
@@ -340,7 +345,7 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
 
 
 def _sandbox_notes(course: Path, name: str, students: list[str], quick: bool) -> list[str]:
-    from course_utils.grading.sandboxed import printable
+    from course_utils.instructor.grading.sandboxed import printable
 
     lines = []
     for student in students:
@@ -366,7 +371,7 @@ def grade_shard(course, names: list[str] | None, index: int, count: int,
 
 def summary(course, names: list[str] | None = None, full: bool = False) -> list[str]:
     """Per lesson: the report's table, and its figure in ``reports/`` (``report``)."""
-    from course_utils.grading import report
+    from course_utils.instructor.grading import report
 
     course = _course(course)
     lines = []
