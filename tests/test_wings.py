@@ -176,3 +176,19 @@ def test_cells_injected_into_lessons_import_only_the_student_wing(name):
 
     names = imported_names(getattr(injected, name), "course_utils.lesson")
     assert not any(map(_reaches_tools, names))
+
+
+MAX_LINES = 400  # a module longer than this does more than one job: split it by topic
+
+
+def test_module_lengths_are_measured():
+    lengths = {p.relative_to(PACKAGE).as_posix(): len(p.read_text().splitlines())
+               for p in PACKAGE.rglob("*.py")}
+    assert lengths["instructor/paths.py"] > 5 and len(lengths) > 50
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")),
+                         ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_every_module_is_small(path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{path.name} has {lines} lines (at most {MAX_LINES}): split it"
