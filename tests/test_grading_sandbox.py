@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_utils.instructor.grading import sandbox
 from course_utils.instructor.grading.sandbox import (
     GIB,
     Limits,
@@ -179,6 +180,15 @@ def test_a_process_that_dies_during_a_test_costs_that_test_only():
     assert not verdicts["t1"].passed
     assert "ended (exit code 3)" in verdicts["t1"].message and verdicts["t1"].note
     assert verdicts["t2"].passed and verdicts["t2"].message == "ok\n"
+
+
+@needs_sandbox
+def test_the_checks_come_from_the_package_the_sandbox_binds():
+    """Not from another copy an editable install may point at (a second checkout's)."""
+    source = _notebook(("test", "t1", "import course_utils\nprint(course_utils.__file__)"))
+    verdicts = grade_notebook(source, _notebook(), quick=True, limits=QUICK)
+    assert verdicts["t1"].passed, verdicts["t1"].message
+    assert verdicts["t1"].message == f"{sandbox.PACKAGE / '__init__.py'}\n"
 
 
 def test_printable_drops_terminal_escapes():
