@@ -33,14 +33,14 @@ from unittest import mock
 
 import nbformat
 
-from course_utils import authoring, grading
-from course_utils.grading import workers
-from course_utils.grading.sandbox import sandbox_available
-from course_utils.grading.sandboxed import grade_notebook
+from course_utils.instructor import grading
+from course_utils.instructor.grading import workers
+from course_utils.instructor.grading.sandbox import sandbox_available
+from course_utils.instructor.grading.sandboxed import grade_notebook
+from course_utils.instructor.paths import SOLUTIONS
 
 SECTIONS = ("overhead", "throughput")
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = authoring.NOTEBOOKS / "solutions"
 CLASS_LESSONS = ["00-setup-and-data", "01-encoder-decoder-bce"]
 
 
@@ -137,7 +137,7 @@ def table(rows: list[tuple[str, int, float, float]]) -> list[str]:
 
 
 def bench_throughput(args) -> bool:
-    from course_utils.local_slurm import LocalSlurm, unavailable
+    from course_utils.instructor.local_slurm import LocalSlurm, unavailable
 
     students = [f"s{i:02d}" for i in range(args.class_size)]
     modes = ["jobs 1", "jobs 2", f"slurm {args.tasks}"]

@@ -17,11 +17,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_utils import losses, metrics, topology
+from course_utils import losses, topology
+from course_utils.thresholds import (
+    THRESHOLD_METRICS,
+    best_threshold,
+    binary_maps,
+    scores_at,
+    threshold_curves,
+)
 
-__all__ = ["best_threshold", "describe_focal_gamma", "describe_threshold", "draw_focal_gamma",
-           "draw_threshold_view", "focal_gamma_view", "gamma_slider", "threshold_curves",
-           "threshold_slider", "threshold_view"]
+__all__ = ["describe_focal_gamma", "describe_threshold", "draw_focal_gamma",
+           "draw_threshold_view", "focal_gamma_view", "gamma_slider", "threshold_slider",
+           "threshold_view"]
 
 
 def _one_map(t, name: str) -> torch.Tensor:
@@ -188,74 +195,13 @@ def _replace_outputs(out, fig, text: str) -> None:
 
 # ---- the decision-threshold slider (lesson 07) --------------------------------------------
 
-THRESHOLD_METRICS = ("dice", "iou", "sensitivity", "specificity")
-
-
-def _threshold_inputs(probs, targets) -> tuple[torch.Tensor, torch.Tensor]:
-    for name, t in (("probs", probs), ("targets", targets)):
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{name} must be a tensor, got {type(t).__name__}")
-    if probs.ndim != 4 or probs.shape[1] != 1:
-        raise ValueError(f"probs must be binary probabilities (N, 1, H, W), got shape "
-                         f"{tuple(probs.shape)}; use training.predict on a binary model")
-    if targets.ndim == 3:
-        targets = targets[:, None]
-    if targets.shape != probs.shape:
-        raise ValueError(f"targets {tuple(targets.shape)} do not match probs "
-                         f"{tuple(probs.shape)}")
-    probs = probs.detach().float().cpu()
-    if probs.numel() and (probs.min() < 0 or probs.max() > 1 or probs.isnan().any()):
-        raise ValueError("probs must be probabilities in [0, 1]; apply torch.sigmoid to logits")
-    return probs, targets.detach().float().cpu()
-
-
-def _scores_at(probs: torch.Tensor, targets: torch.Tensor, threshold: float) -> dict:
-    pred = (probs >= threshold).float()
-    scores = {"dice": metrics.dice_score(pred, targets), "iou": metrics.iou_score(pred, targets),
-              "sensitivity": metrics.sensitivity(pred, targets),
-              "specificity": metrics.specificity(pred, targets)}
-    scores["foreground_fraction"] = pred.mean().item()
-    return scores
-
-
-def threshold_curves(probs: torch.Tensor, targets: torch.Tensor,
-                     thresholds=None) -> dict[str, np.ndarray]:
-    """Dice, IoU, sensitivity, specificity (means over images, see ``course_utils.metrics``)
-    and the predicted foreground fraction at each threshold.
-
-    Args:
-        probs: probabilities ``(N, 1, H, W)``, e.g. from ``training.predict``.
-        targets: true masks ``(N, 1, H, W)`` or ``(N, H, W)`` with values 0/1.
-        thresholds: where to evaluate; 0, 0.01, ..., 1 by default.
-
-    Returns:
-        ``{"threshold": (T,), "dice": (T,), ..., "foreground_fraction": (T,)}`` arrays.
-    """
-    probs, targets = _threshold_inputs(probs, targets)
-    thresholds = np.linspace(0, 1, 101) if thresholds is None else np.asarray(thresholds, float)
-    if thresholds.ndim != 1 or not len(thresholds):
-        raise ValueError(f"thresholds must be a non-empty 1-D sequence, got {thresholds!r}")
-    rows = [_scores_at(probs, targets, float(t)) for t in thresholds]
-    return {"threshold": thresholds} | {k: np.array([r[k] for r in rows]) for k in rows[0]}
-
-
-def best_threshold(curves: dict[str, np.ndarray], metric: str = "dice") -> tuple[float, float]:
-    """The threshold with the highest ``metric`` in ``curves`` (the lowest one on a tie) and
-    the metric's value there."""
-    if metric not in curves or metric == "threshold":
-        raise ValueError(f"metric must be one of {[k for k in curves if k != 'threshold']}, "
-                         f"got {metric!r}")
-    i = int(np.argmax(curves[metric]))
-    return float(curves["threshold"][i]), float(curves[metric][i])
-
-
 def threshold_view(threshold: float, probs: torch.Tensor, targets: torch.Tensor,
                    index: int = 0) -> dict:
     """Everything the threshold slider shows for one ``threshold`` (pure; draws nothing).
 
     Args:
         threshold: pixels with probability ``>= threshold`` are foreground; in [0, 1].
-        probs, targets: as for ``threshold_curves``.
+        probs, targets: as for ``thresholds.threshold_curves``.
         index: the image whose mask and component count are shown.
 
     Returns:
@@ -268,11 +214,11 @@ def threshold_view(threshold: float, probs: torch.Tensor, targets: torch.Tensor,
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) \
             or not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    probs, targets = _threshold_inputs(probs, targets)
+    probs, targets = binary_maps(probs, targets)
     if not 0 <= index < len(probs):
         raise ValueError(f"index must be in 0..{len(probs) - 1}, got {index!r}")
-    overall = _scores_at(probs, targets, threshold)
-    single = _scores_at(probs[index : index + 1], targets[index : index + 1], threshold)
+    overall = scores_at(probs, targets, threshold)
+    single = scores_at(probs[index : index + 1], targets[index : index + 1], threshold)
     mask = probs[index, 0] >= threshold
     return {
         "threshold": float(threshold),
@@ -344,7 +290,7 @@ def threshold_slider(probs: torch.Tensor, targets: torch.Tensor, images: torch.T
     printing ``describe_threshold``; the curves are computed once.
 
     Args:
-        probs, targets: as for ``threshold_curves``; images: ``(N, 3, H, W)`` in [0, 1].
+        probs, targets: as for ``thresholds.threshold_curves``; images: ``(N, 3, H, W)`` in [0, 1].
         threshold, index: the starting threshold and image.
 
     Returns:

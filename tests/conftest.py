@@ -179,11 +179,11 @@ def shell(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
-    """A one-node Slurm on 127.0.0.1 for the whole session (``course_utils.local_slurm``:
+    """A one-node Slurm on 127.0.0.1 for the whole session (``course_utils.instructor.local_slurm``:
     munged, slurmctld, slurmd, 2 CPUs or the machine's one), with ``SLURM_CONF`` pointing sbatch, squeue and
     scontrol at it; stopped, its jobs cancelled, at the end. Skipped, saying why, where
     Slurm cannot start (not root, slurm-wlm or munge not installed, a daemon that dies)."""
-    from course_utils.local_slurm import LocalSlurm, SlurmUnavailable
+    from course_utils.instructor.local_slurm import LocalSlurm, SlurmUnavailable
 
     cluster = LocalSlurm(tmp_path_factory.mktemp("slurm"), cpus=min(2, os.cpu_count() or 1))
     try:

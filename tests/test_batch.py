@@ -1,4 +1,4 @@
-"""course_utils.batch: Slurm and LSF job scripts from one template."""
+"""course_utils.instructor.batch: Slurm and LSF job scripts from one template."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import batch
-from course_utils.batch import Resources
+from course_utils.instructor import batch
+from course_utils.instructor.batch import Resources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ def directives(script: str, prefix: str) -> list[str]:
 
 @pytest.mark.parametrize("scheduler", batch.SCHEDULERS)
 def test_committed_scripts_are_rendered_from_the_template(scheduler):
-    """scripts/batch/*.sh are what `python -m course_utils.batch` writes."""
+    """scripts/batch/*.sh are what `python -m course_utils.instructor.batch` writes."""
     assert (ROOT / "scripts" / "batch" / f"{scheduler}.sh").read_text() == \
         batch.solutions_script(scheduler)
 

@@ -1,4 +1,4 @@
-"""course_utils.cluster without a scheduler: the array folder, its scripts run by bash as
+"""course_utils.instructor.cluster without a scheduler: the array folder, its scripts run by bash as
 Slurm and LSF would run a task, and the report read from the status files.
 
 On the real one-node Slurm: tests/test_cluster_slurm.py."""
@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from course_utils import cluster
-from course_utils.batch import Resources
+from course_utils.instructor import cluster
+from course_utils.instructor.batch import Resources
 
 # Writes "<task> <item>" to out/<item>; exits 3 for the item "bad".
 COMMAND = ["sh", "-c", 'echo "$2 $1" > "$3/$1"; [ "$1" != bad ] || exit 3', "sh",

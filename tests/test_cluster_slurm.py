@@ -1,5 +1,5 @@
 """Job arrays and the solutions batch script on a real Slurm: the one-node cluster of the
-``slurm_cluster`` fixture (tests/conftest.py, course_utils.local_slurm), 2 CPUs, no GPU.
+``slurm_cluster`` fixture (tests/conftest.py, course_utils.instructor.local_slurm), 2 CPUs, no GPU.
 
 Skipped, saying why, where Slurm cannot start: ``bash scripts/course.sh test`` installs
 Debian's ``slurm-wlm`` and ``munge`` when run as root.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import cluster
+from course_utils.instructor import cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slurm

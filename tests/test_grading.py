@@ -1,4 +1,4 @@
-"""course_utils.grading with the real nbgrader, on lesson 00 (no training): the course folder,
+"""course_utils.instructor.grading with the real nbgrader, on lesson 00 (no training): the course folder,
 the release checked against the exercise, and what a collected submission can get wrong.
 
 The three-student round trip over all nine lessons is tests/test_grading_roundtrip.py.
@@ -12,9 +12,9 @@ import sys
 import nbformat
 import pytest
 
-from course_utils import authoring, grading
-from course_utils.grading import GradingError
-from course_utils.grading import cli as grading_cli
+from course_utils.instructor import authoring, grading
+from course_utils.instructor.grading import GradingError
+from course_utils.instructor.grading import cli as grading_cli
 
 LESSON = "00-setup-and-data"
 
@@ -88,6 +88,20 @@ def test_a_folder_without_config_is_not_a_course(tmp_path):
         grading.release(tmp_path, ["00"])
 
 
+def test_a_config_importing_the_grader_from_its_old_place_is_refused(course):
+    config = course / "nbgrader_config.py"
+    text = config.read_text()
+    assert "from course_utils.instructor import grading\n" in text
+    config.write_text(text.replace("course_utils.instructor import", "course_utils import"))
+    try:
+        with pytest.raises(GradingError, match=r"imports the grader from where it used to live: "
+                                               r"replace `from course_utils import grading` with "
+                                               r"`from course_utils.instructor import grading`"):
+            grading.release(course, ["00"])
+    finally:
+        config.write_text(text)
+
+
 def test_an_old_config_without_the_sandbox_is_refused(course):
     config = course / "nbgrader_config.py"
     text = config.read_text()
@@ -101,7 +115,7 @@ def test_an_old_config_without_the_sandbox_is_refused(course):
 
 
 def test_grading_without_a_sandbox_is_refused_unless_unsafe(course, monkeypatch):
-    from course_utils.grading import sandbox
+    from course_utils.instructor.grading import sandbox
 
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     with pytest.raises(GradingError, match=r"refusing to grade: bubblewrap is not installed "

@@ -18,9 +18,9 @@ import nbformat
 import pytest
 from grading_slips import SLIPS
 
-from course_utils import authoring, grading
-from course_utils.grading import workers
-from course_utils.grading.sandbox import sandbox_available
+from course_utils.instructor import authoring, grading
+from course_utils.instructor.grading import workers
+from course_utils.instructor.grading.sandbox import sandbox_available
 
 pytestmark = [pytest.mark.slurm, pytest.mark.notebooks,
               pytest.mark.skipif(sandbox_available() is not None,

@@ -24,8 +24,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import authoring, grading
-from course_utils.grading.sandbox import sandbox_available
+from course_utils.instructor import authoring, grading
+from course_utils.instructor.grading.sandbox import sandbox_available
 
 pytestmark = [
     pytest.mark.notebooks,
@@ -48,7 +48,7 @@ def _as(user: str, *cmd: str, cwd=None) -> subprocess.CompletedProcess:
 
 STUDENT_CONFIG = """\
 c = get_config()  # noqa: F821
-c.ExchangeFactory.submit = "course_utils.grading.exchange.PrivateSubmit"
+c.ExchangeFactory.submit = "course_utils.instructor.grading.exchange.PrivateSubmit"
 """
 
 

@@ -36,8 +36,8 @@ from grading_attacks import ATTACKS, lessons_of
 from grading_slips import SLIPS
 from test_notebooks_built import hidden_test_lines
 
-from course_utils import authoring, grading
-from course_utils.grading.sandbox import sandbox_available
+from course_utils.instructor import authoring, grading
+from course_utils.instructor.grading.sandbox import sandbox_available
 
 pytestmark = [pytest.mark.notebooks,
               pytest.mark.skipif(sandbox_available() is not None,

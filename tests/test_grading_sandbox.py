@@ -10,14 +10,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.grading.sandbox import (
+from course_utils.instructor.grading import sandbox
+from course_utils.instructor.grading.sandbox import (
     GIB,
     Limits,
     bwrap_command,
     run_sandboxed,
     sandbox_available,
 )
-from course_utils.grading.sandboxed import build_program, grade_notebook, printable
+from course_utils.instructor.grading.sandboxed import build_program, grade_notebook, printable
 
 needs_sandbox = pytest.mark.skipif(sandbox_available() is not None,
                                    reason=f"no sandbox: {sandbox_available()}")
@@ -181,6 +182,15 @@ def test_a_process_that_dies_during_a_test_costs_that_test_only():
     assert verdicts["t2"].passed and verdicts["t2"].message == "ok\n"
 
 
+@needs_sandbox
+def test_the_checks_come_from_the_package_the_sandbox_binds():
+    """Not from another copy an editable install may point at (a second checkout's)."""
+    source = _notebook(("test", "t1", "import course_utils\nprint(course_utils.__file__)"))
+    verdicts = grade_notebook(source, _notebook(), quick=True, limits=QUICK)
+    assert verdicts["t1"].passed, verdicts["t1"].message
+    assert verdicts["t1"].message == f"{sandbox.PACKAGE / '__init__.py'}\n"
+
+
 def test_printable_drops_terminal_escapes():
     assert printable("\x1b[31mred\x1b[0m\x07 ok\n") == "[31mred[0m ok\n"
     assert printable("x" * 10, limit=6) == "xxx..."
@@ -189,7 +199,7 @@ def test_printable_drops_terminal_escapes():
 @needs_sandbox
 def test_a_package_or_venv_under_tmp_stays_visible(tmp_path, monkeypatch):
     """A clean clone in /tmp (as CI may make) keeps its package inside the sandbox."""
-    from course_utils.grading import sandbox
+    from course_utils.instructor.grading import sandbox
 
     package = tmp_path / "checkout" / "course_utils"
     package.mkdir(parents=True)
@@ -203,16 +213,17 @@ def test_a_package_or_venv_under_tmp_stays_visible(tmp_path, monkeypatch):
 def test_the_checker_imports_its_own_package(tmp_path, monkeypatch):
     """Not another checkout's editable install, nor nothing where the grader's own package
     is found through PYTHONPATH (which the checker's ``python -I`` ignores)."""
-    from course_utils.grading import checker, sandbox, sandboxed
+    from course_utils.instructor.grading import checker, sandbox, sandboxed
 
     package = tmp_path / "checkout" / "course_utils"
-    (package / "grading").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "grading" / "__init__.py").write_text("")
-    (package / "grading" / "checker.py").write_text(Path(checker.__file__).read_text())
+    grading = package / "instructor" / "grading"
+    grading.mkdir(parents=True)
+    for folder in (package, package / "instructor", grading):
+        (folder / "__init__.py").write_text("")
+    (grading / "checker.py").write_text(Path(checker.__file__).read_text())
     (package / "marker.py").write_text("WHERE = 'the copy'\n")
     monkeypatch.setattr(sandbox, "PACKAGE", package)
-    monkeypatch.setattr(sandboxed, "CHECKER", package / "grading" / "checker.py")
+    monkeypatch.setattr(sandboxed, "CHECKER", grading / "checker.py")
     source = _notebook(("test", "t1", "import course_utils\n"
                                       f"assert course_utils.__file__ == {str(package / '__init__.py')!r}"),
                        ("test", "t2", "from course_utils.marker import WHERE\nprint(WHERE)"))

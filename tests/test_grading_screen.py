@@ -5,8 +5,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from course_utils import authoring
-from course_utils.grading.screen import FORBIDDEN, screen
+from course_utils.instructor import authoring
+from course_utils.instructor.grading.screen import FORBIDDEN, screen
 
 SOLUTIONS = sorted((authoring.NOTEBOOKS / "solutions").glob("[0-9][0-9]-*.ipynb"))
 

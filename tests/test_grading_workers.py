@@ -8,7 +8,7 @@ import json
 import nbformat
 import pytest
 
-from course_utils.grading import report, workers
+from course_utils.instructor.grading import report, workers
 
 
 @pytest.mark.parametrize(("environ", "expected"), [
@@ -90,8 +90,8 @@ def test_the_report_skips_what_no_worker_graded(tmp_path):
 
 
 def test_a_shard_is_not_graded_without_a_sandbox_unless_unsafe(tmp_path, monkeypatch):
-    from course_utils import grading
-    from course_utils.grading import sandbox
+    from course_utils.instructor import grading
+    from course_utils.instructor.grading import sandbox
 
     course = grading.init_course(tmp_path / "course")
     monkeypatch.setattr(sandbox, "sandbox_available", lambda: "no user namespaces")

@@ -1,4 +1,4 @@
-"""course_utils.local_slurm: when a one-node Slurm can start, and what happens when it
+"""course_utils.instructor.local_slurm: when a one-node Slurm can start, and what happens when it
 cannot. (It starting and running jobs: tests/test_cluster_slurm.py.)"""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import local_slurm
-from course_utils.local_slurm import LocalSlurm, SlurmUnavailable
+from course_utils.instructor import local_slurm
+from course_utils.instructor.local_slurm import LocalSlurm, SlurmUnavailable
 
 
 @pytest.mark.parametrize("euid, missing, reason", [

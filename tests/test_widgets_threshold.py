@@ -1,5 +1,6 @@
 """The threshold slider's pure callback (course_utils.widgets.threshold_view and friends) on a
-hand-computed 2 x 2 prediction, its curves, its figure and its widget wiring."""
+hand-computed 2 x 2 prediction, its curves (course_utils.thresholds), its figure and its
+widget wiring."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import widgets
+from course_utils import thresholds, widgets
 
 # One 2 x 2 image: p = 0.9 on a cell pixel, 0.2 and 0.6 on background, 0.5 on a cell pixel.
 PROBS = torch.tensor([[[[0.9, 0.2], [0.6, 0.5]]]])
@@ -65,20 +66,20 @@ def test_threshold_view_figures_are_finite_and_the_foreground_shrinks():
 
 def test_curves_hold_the_views_values_and_best_threshold_picks_the_top():
     probs, targets = _cells()
-    curves = widgets.threshold_curves(probs, targets)
+    curves = thresholds.threshold_curves(probs, targets)
     assert len(curves["threshold"]) == 101 and curves["threshold"][50] == pytest.approx(0.5)
     view = widgets.threshold_view(0.5, probs, targets)
     for key, value in view["metrics"].items():
         assert curves[key][50] == pytest.approx(value)
     assert np.all(np.diff(curves["foreground_fraction"]) <= 0)
-    t, dice = widgets.best_threshold(curves)
+    t, dice = thresholds.best_threshold(curves)
     assert dice == pytest.approx(curves["dice"].max())
     assert dice == 1.0 and t == pytest.approx(0.3)  # background p < 0.3 <= 0.7 <= foreground p
 
 
 def test_best_threshold_takes_the_lowest_on_a_tie():
     curves = {"threshold": np.array([0.1, 0.2, 0.3]), "dice": np.array([0.5, 0.9, 0.9])}
-    assert widgets.best_threshold(curves) == (0.2, 0.9)
+    assert thresholds.best_threshold(curves) == (0.2, 0.9)
 
 
 @pytest.mark.parametrize(("call", "match"), [
@@ -90,8 +91,8 @@ def test_best_threshold_takes_the_lowest_on_a_tie():
     (lambda: widgets.threshold_view(0.5, PROBS * 2, TARGETS), "apply torch.sigmoid"),
     (lambda: widgets.threshold_view(0.5, PROBS, TARGETS[..., :1]), "do not match"),
     (lambda: widgets.threshold_view(0.5, PROBS.numpy(), TARGETS), "must be a tensor"),
-    (lambda: widgets.threshold_curves(PROBS, TARGETS, thresholds=[]), "non-empty"),
-    (lambda: widgets.best_threshold({"threshold": np.zeros(1)}, "dice"), "metric must be one of"),
+    (lambda: thresholds.threshold_curves(PROBS, TARGETS, thresholds=[]), "non-empty"),
+    (lambda: thresholds.best_threshold({"threshold": np.zeros(1)}, "dice"), "metric must be one of"),
 ])
 def test_bad_input_is_named(call, match):
     with pytest.raises(ValueError, match=match):
@@ -112,7 +113,7 @@ def test_describe_threshold_echoes_the_threshold_and_the_numbers():
 @pytest.mark.parametrize("threshold", [0.0, 0.5, 1.0])
 def test_draw_threshold_view(threshold):
     probs, targets = _cells()
-    curves = widgets.threshold_curves(probs, targets)
+    curves = thresholds.threshold_curves(probs, targets)
     view = widgets.threshold_view(threshold, probs, targets)
     fig = widgets.draw_threshold_view(view, torch.rand(3, 16, 16), targets[0], curves)
     assert len(fig.axes) == 2

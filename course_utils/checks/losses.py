@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from course_utils import losses
 from course_utils.checks import CheckFailed, expect_close, passed
+from course_utils.checks.calling import call_student
 
 __all__ = [
     "check_bce_simplified",
@@ -58,17 +59,14 @@ def _scalar(case: str, got, want: float, atol: float = 1e-5, rtol: float = 1e-5,
                           (f" {hint}" if hint else ""))
 
 
+def _in_place_hint(exc: Exception) -> str:
+    return ("Your code changes its input in place, which autograd forbids; work on new tensors "
+            "(x.abs(), not x.abs_())." if "in-place" in str(exc) else "")
+
+
 def _call(case: str, fn, *args):
     copies = [a.detach().clone().requires_grad_(a.requires_grad) for a in args]
-    try:
-        out = fn(*copies)
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        if "in-place" in str(exc):
-            raise CheckFailed(f"{case}: your code changes its input in place, which autograd "
-                              f"forbids; work on new tensors (x.abs(), not x.abs_())") from exc
-        raise CheckFailed(f"{case}: your code raised {type(exc).__name__}: {exc}") from exc
+    out = call_student(f"{case}: your code", fn, *copies, hint=_in_place_hint)
     for arg, copy in zip(args, copies, strict=True):
         if not torch.equal(arg.detach(), copy.detach()):
             raise CheckFailed(f"{case}: your code changed its input in place; work on new "

@@ -15,6 +15,7 @@ import torch
 
 from course_utils import metrics, topology
 from course_utils.checks import CheckFailed, expect_close, passed
+from course_utils.checks.calling import call_student
 
 __all__ = [
     "check_binary_metrics",
@@ -99,6 +100,11 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
 
 
+def _dtype_hint(dtype: torch.dtype):
+    return lambda exc: (f"It ran on float masks, so the {dtype} masks broke it: convert both "
+                        f"masks with .bool() first; then & | ~ work and sums count pixels.")
+
+
 def check_binary_metrics(fn) -> None:
     """Check ``fn(pred, target) -> dict`` of the six binary metrics of a batch of hard masks.
 
@@ -111,17 +117,11 @@ def check_binary_metrics(fn) -> None:
     """
     cases = _binary_cases()
     for case, pred, target in cases:
-        try:
-            got = fn(pred.clone(), target.clone())
-        except Exception as exc:  # the student's code: say which input broke it
-            if isinstance(exc, NotImplementedError) and pred.dtype == torch.float32:
-                raise  # the exercise's stub (torch raises it too, for `1 - mask` on bool)
-            hint = ""
-            if pred.dtype != torch.float32:
-                hint = (f" It ran on float masks, so the {pred.dtype} masks broke it: convert "
-                        f"both masks with .bool() first; then & | ~ work and sums count pixels.")
-            raise CheckFailed(f"{case}: your function raised {type(exc).__name__}: "
-                              f"{str(exc).rstrip('.')}.{hint}") from exc
+        floats = pred.dtype == torch.float32
+        # NotImplementedError on float masks is the exercise's stub; on bool masks torch raises
+        # it too (for `1 - mask`), and then the student must learn which input broke the code
+        got = call_student(f"{case}: your function", fn, pred.clone(), target.clone(),
+                           stub=floats, hint=None if floats else _dtype_hint(pred.dtype))
         if not isinstance(got, dict):
             raise CheckFailed(f"{case}: return a dict with the keys {list(BINARY_KEYS)}, "
                               f"got {type(got).__name__}")

@@ -17,6 +17,7 @@ from torch.overrides import TorchFunctionMode
 
 from course_utils import models
 from course_utils.checks import CheckFailed, passed
+from course_utils.checks.calling import call_student, call_text
 from course_utils.receptive_field import gradient_support, measured_receptive_field
 
 __all__ = ["check_dilated_net", "check_unet", "check_unet2"]
@@ -36,7 +37,7 @@ def check_unet(model_cls) -> None:
         got = models.count_parameters(model)
         if got != expected:
             raise CheckFailed(
-                f"{_call(model_cls.__name__, config)} has {got} parameters, the reference has {expected}. "
+                f"{call_text(model_cls.__name__, config)} has {got} parameters, the reference has {expected}. "
                 f"Each decoder convolution and the head receive the upsampled features and the "
                 f"skip: 2 * width input channels, not width."
             )
@@ -55,7 +56,7 @@ def check_unet2(model_cls) -> None:
         calls = _record_calls(model, torch.rand(1, config["in_channels"], size, size))
         resampling = sorted({name for name, _ in calls if name in _RESAMPLING})
         if resampling:
-            raise CheckFailed(f"{_call(model_cls.__name__, config)} still calls {', '.join(resampling)}; "
+            raise CheckFailed(f"{call_text(model_cls.__name__, config)} still calls {', '.join(resampling)}; "
                               f"replace pooling by stride-2 convolutions and upsampling by "
                               f"stride-2 transposed convolutions")
         down = sum(1 for name, stride in calls if name == "conv2d" and stride == (2, 2))
@@ -63,7 +64,7 @@ def check_unet2(model_cls) -> None:
         depth = config["depth"]
         if down != depth or up != depth:
             raise CheckFailed(
-                f"{_call(model_cls.__name__, config)} ran {down} stride-2 convolutions and {up} stride-2 "
+                f"{call_text(model_cls.__name__, config)} ran {down} stride-2 convolutions and {up} stride-2 "
                 f"transposed convolutions; expected {depth} of each (one per level)"
             )
         uneven = sorted({(m.kernel_size, m.stride) for m in model.modules()
@@ -72,12 +73,12 @@ def check_unet2(model_cls) -> None:
         if uneven:
             kernel, stride = uneven[0]
             raise CheckFailed(
-                f"{_call(model_cls.__name__, config)} up-samples with a transposed convolution "
+                f"{call_text(model_cls.__name__, config)} up-samples with a transposed convolution "
                 f"of kernel {kernel} and stride {stride}: the kernel is not a multiple of the "
                 f"stride, so neighbouring outputs get unequal numbers of contributions and "
                 f"the output shows the checkerboard of the section above; use kernel_size=2, "
                 f"stride=2")
-        _check_batch_norm_momentum(model, _call(model_cls.__name__, config))
+        _check_batch_norm_momentum(model, call_text(model_cls.__name__, config))
         cases += 3
     passed("UNet2", cases)
 
@@ -112,13 +113,13 @@ def check_dilated_net(model_cls) -> None:
         strided = [fn for fn, stride in calls
                    if fn in _RESAMPLING or stride not in (None, (1, 1))]
         if strided:
-            raise CheckFailed(f"{_call(name, config)} changes the resolution "
+            raise CheckFailed(f"{call_text(name, config)} changes the resolution "
                               f"({strided[0]}); every layer must work at full resolution")
         expected = 2 ** (depth + 1) - 1
         got = measured_receptive_field(model, expected + 10)
         if got != (expected, expected):
             raise CheckFailed(
-                f"{_call(name, config)} has a receptive field of {got[0]}x{got[1]} "
+                f"{call_text(name, config)} has a receptive field of {got[0]}x{got[1]} "
                 f"pixels, expected {expected}x{expected}: by the formula, the dilations of "
                 f"the {depth} 3x3 convolutions must add up to {2 ** depth - 1}, and each "
                 f"block needs padding equal to its dilation"
@@ -127,7 +128,7 @@ def check_dilated_net(model_cls) -> None:
         blind = expected * expected - int(support.sum())  # the box is expected x expected
         if blind:
             raise CheckFailed(
-                f"{_call(name, config)}: {blind} pixels inside its {expected}x{expected} "
+                f"{call_text(name, config)}: {blind} pixels inside its {expected}x{expected} "
                 f"receptive field never reach the centre output (gridding). Start at "
                 f"dilation 1 and never let a dilation exceed the field built before it"
             )
@@ -139,17 +140,13 @@ _RESAMPLING = {"max_pool2d", "avg_pool2d", "adaptive_max_pool2d", "adaptive_avg_
                "interpolate", "upsample", "upsample_nearest", "upsample_bilinear"}
 
 
-def _call(name: str, config: dict) -> str:
-    return f"{name}({', '.join(f'{k}={v}' for k, v in config.items())})"
-
-
 def _build(model_cls, config: dict) -> nn.Module:
     try:
         model = model_cls(**config)
     except NotImplementedError:
         raise
     except TypeError as exc:
-        raise CheckFailed(f"{_call(model_cls.__name__, config)} failed: {exc}. Keep the "
+        raise CheckFailed(f"{call_text(model_cls.__name__, config)} failed: {exc}. Keep the "
                           f"constructor arguments of EncDec.") from exc
     if not isinstance(model, nn.Module):
         raise CheckFailed(f"{model_cls.__name__} must be an nn.Module subclass")
@@ -157,16 +154,14 @@ def _build(model_cls, config: dict) -> nn.Module:
 
 
 def _forward(model: nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
-    try:
-        return model(x)
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        hint = (" A channel mismatch means a convolution's in_channels does not count what is "
-                "concatenated into it; a size mismatch means a skip meets features of another "
-                "size." if isinstance(exc, RuntimeError) else "")
-        raise CheckFailed(f"{what} on an input of shape {tuple(x.shape)} raised "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0]}.{hint}") from exc
+    return call_student(f"{what} on an input of shape {tuple(x.shape)}", model, x,
+                        hint=_skip_hint)
+
+
+def _skip_hint(exc: Exception) -> str:
+    return ("A channel mismatch means a convolution's in_channels does not count what is "
+            "concatenated into it; a size mismatch means a skip meets features of another "
+            "size." if isinstance(exc, RuntimeError) else "")
 
 
 def _check_unet_common(model: nn.Module, config: dict) -> int:
@@ -183,33 +178,33 @@ def _check_unet_common(model: nn.Module, config: dict) -> int:
 def _check_output_size(model: nn.Module, config: dict, size, name: str) -> None:
     model.train()
     x = torch.rand(2, config["in_channels"], *size)
-    out = _forward(model, x, _call(name, config))
+    out = _forward(model, x, call_text(name, config))
     expected = (2, config["out_channels"], *size)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise CheckFailed(f"{_call(name, config)} on an input of shape {tuple(x.shape)} "
+        raise CheckFailed(f"{call_text(name, config)} on an input of shape {tuple(x.shape)} "
                           f"returned {got}, expected {expected}: logits of the input's size")
 
 
 def _check_gradients(model: nn.Module, config: dict, size, name: str) -> None:
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     if first is None:
-        raise CheckFailed(f"{_call(name, config)} has no nn.Conv2d layer")
+        raise CheckFailed(f"{call_text(name, config)} has no nn.Conv2d layer")
     model.train()
     model.zero_grad(set_to_none=True)
-    out = _forward(model, torch.rand(2, config["in_channels"], *size), _call(name, config))
+    out = _forward(model, torch.rand(2, config["in_channels"], *size), call_text(name, config))
     out.square().mean().backward()
     grad = first.weight.grad
     model.zero_grad(set_to_none=True)
     if grad is None or not grad.abs().sum() > 0:
-        raise CheckFailed(f"{_call(name, config)}: no gradient reaches the first convolution; "
+        raise CheckFailed(f"{call_text(name, config)}: no gradient reaches the first convolution; "
                           f"is something detached or run under torch.no_grad()?")
 
 
 def _check_skips(model: nn.Module, config: dict, size) -> None:
     """Perturb one level's encoder output while the next level and the bottleneck get
     their unperturbed inputs: only a skip can carry the change to the output."""
-    name = _call(type(model).__name__, config)
+    name = call_text(type(model).__name__, config)
     encoder, bottleneck = getattr(model, "encoder", None), getattr(model, "bottleneck", None)
     if not isinstance(encoder, nn.ModuleList | nn.Sequential) or not isinstance(
             bottleneck, nn.Module):
@@ -252,7 +247,7 @@ def _check_skips(model: nn.Module, config: dict, size) -> None:
 def _check_size_error(model: nn.Module, config: dict) -> None:
     factor = 2 ** config["depth"]
     bad = (factor * 3, factor * 3 + 2)
-    name = _call(type(model).__name__, config)
+    name = call_text(type(model).__name__, config)
     model.eval()
     try:
         with torch.no_grad():

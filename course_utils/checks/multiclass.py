@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.checks import CheckFailed, expect_close, passed
+from course_utils.checks.calling import call_student
 from course_utils.facade_classes import IGNORE_INDEX
 
 __all__ = [
@@ -95,16 +96,11 @@ def _one_hot(target: torch.Tensor, num_classes: int, ignore_index: int) -> torch
     return F.one_hot(safe, num_classes).permute(0, 3, 1, 2).float() * keep.unsqueeze(1)
 
 
-def _call(case: str, fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except (RuntimeError, IndexError) as exc:
-        hint = ""
-        if "Class values must be" in str(exc) or "out of bounds" in str(exc):
-            hint = (f" {IGNORE_INDEX} is not a class: give the ignored pixels any valid index first, "
-                    "then set their vectors to zero")
-        raise CheckFailed(f"{case}: your function raised {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0].rstrip('.')}.{hint}") from exc
+def _not_a_class_hint(exc: Exception) -> str:
+    if "Class values must be" in str(exc) or "out of bounds" in str(exc):
+        return (f"{IGNORE_INDEX} is not a class: give the ignored pixels any valid index first, "
+                "then set their vectors to zero.")
+    return ""
 
 
 def check_one_hot(fn) -> None:
@@ -122,7 +118,8 @@ def check_one_hot(fn) -> None:
     ]
     for case, target, num_classes in cases:
         before = target.clone()
-        got = _call(case, fn, target, num_classes, ignore_index=IGNORE_INDEX)
+        got = call_student(f"{case}: your function", fn, target, num_classes,
+                           ignore_index=IGNORE_INDEX, hint=_not_a_class_hint)
         if not torch.equal(target, before):
             raise CheckFailed(f"{case}: your function changed its input target (the padding "
                               f"{IGNORE_INDEX} was overwritten). Work on a copy, e.g. torch.where(...), so "

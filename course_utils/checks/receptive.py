@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from course_utils.checks import CheckFailed, passed
-from course_utils.checks.models import _call
+from course_utils.checks.calling import call_student, call_text
 
 __all__ = ["check_aspp", "check_effective_radius", "check_receptive_field"]
 
@@ -57,14 +57,8 @@ def check_receptive_field(fn) -> None:
         args = (kernels,) if strides is None and dilations is None else (kernels, strides,
                                                                          dilations)
         call = f"{fn.__name__}({', '.join(repr(a) for a in args)})"
-        try:
-            got = fn(*[list(a) if isinstance(a, list) else a for a in args])
-        except NotImplementedError:
-            raise
-        except Exception as exc:
-            hint = (" strides=None and dilations=None mean a 1 for every layer."
-                    if isinstance(exc, TypeError) else "")
-            raise CheckFailed(f"{call} raised {type(exc).__name__}: {exc}.{hint}") from exc
+        got = call_student(call, fn, *[list(a) if isinstance(a, list) else a for a in args],
+                           hint=_defaults_hint)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         results.append((call, got, (kernels, strides, dilations)))
@@ -171,7 +165,7 @@ def check_aspp(model_cls) -> None:
 
     cases = 0
     for config in _ASPP_CONFIGS:
-        name = _call(model_cls.__name__, config)
+        name = call_text(model_cls.__name__, config)
         try:
             model = model_cls(**config)
         except NotImplementedError:
@@ -216,29 +210,31 @@ def check_aspp(model_cls) -> None:
     passed("ASPP", cases)
 
 
+def _defaults_hint(exc: Exception) -> str:
+    return ("strides=None and dilations=None mean a 1 for every layer."
+            if isinstance(exc, TypeError) else "")
+
+
+def _aspp_hint(exc: Exception) -> str:
+    text = str(exc)
+    if "more than 1 value per channel" in text:
+        return ("On the pooled 1x1 map a batch of one leaves BatchNorm a single value per "
+                "channel; leave BatchNorm out of the image pooling branch.")
+    if "Sizes of tensors must match" in text:
+        return ("torch.cat needs every branch at the input's height and width: padding "
+                "equal to the dilation for the 3x3 branches, and the pooled 1x1 map "
+                "broadcast back to H x W (expand or F.interpolate).")
+    if isinstance(exc, RuntimeError):
+        return ("A channel mismatch usually means the 1x1 projection does not read all "
+                "the concatenated channels: (number of dilations + 1) * out_channels.")
+    return ""
+
+
 def _check_aspp_output(model: nn.Module, config: dict, batch: int, size, name: str) -> None:
     model.train()
     x = torch.rand(batch, config["in_channels"], *size)
-    try:
-        out = model(x)
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        text = str(exc).splitlines()[0]
-        if "more than 1 value per channel" in text:
-            hint = (" On the pooled 1x1 map a batch of one leaves BatchNorm a single value per "
-                    "channel; leave BatchNorm out of the image pooling branch.")
-        elif "Sizes of tensors must match" in text:
-            hint = (" torch.cat needs every branch at the input's height and width: padding "
-                    "equal to the dilation for the 3x3 branches, and the pooled 1x1 map "
-                    "broadcast back to H x W (expand or F.interpolate).")
-        elif isinstance(exc, RuntimeError):
-            hint = (" A channel mismatch usually means the 1x1 projection does not read all "
-                    "the concatenated channels: (number of dilations + 1) * out_channels.")
-        else:
-            hint = ""
-        raise CheckFailed(f"{name} in training mode on an input of shape {tuple(x.shape)} raised "
-                          f"{type(exc).__name__}: {text}.{hint}") from exc
+    out = call_student(f"{name} in training mode on an input of shape {tuple(x.shape)}", model,
+                       x, hint=_aspp_hint)
     expected = (batch, config["out_channels"], *size)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

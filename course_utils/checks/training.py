@@ -19,6 +19,7 @@ from torch import nn
 
 from course_utils import metrics, training
 from course_utils.checks import CheckFailed, passed
+from course_utils.checks.calling import call_student
 
 __all__ = ["check_evaluate", "check_train_one_epoch"]
 
@@ -130,15 +131,6 @@ _TRAINING_SLIPS = [
 ]
 
 
-def _run(case: str, fn, *args):
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        raise CheckFailed(f"{case}: your code raised {type(exc).__name__}: {exc}") from exc
-
-
 def check_train_one_epoch(train_one_epoch, device="cpu") -> None:
     """Check ``train_one_epoch(model, criterion, optimizer, loader) -> float``.
 
@@ -158,7 +150,8 @@ def check_train_one_epoch(train_one_epoch, device="cpu") -> None:
     start = _tiny_model(device).eval()  # as a model is after an evaluation pass
     model = copy.deepcopy(start)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    got = _number(case, _run(case, train_one_epoch, model, _criterion, optimizer, batches))
+    got = _number(case, call_student(f"{case}: your code", train_one_epoch, model, _criterion,
+                                     optimizer, batches))
     if not model.training:
         raise CheckFailed(f"{case}: the model is still in eval mode after your epoch. Call "
                           f"model.train() first: in eval mode BatchNorm normalises with its "
@@ -285,7 +278,7 @@ def check_evaluate(evaluate, device="cpu") -> None:
         seen["training"] |= module.training
 
     model.register_forward_hook(spy)
-    got = _run(case, evaluate, model, _criterion, batches)
+    got = call_student(f"{case}: your code", evaluate, model, _criterion, batches)
     if not isinstance(got, dict) or not {"loss", "dice"} <= set(got):
         raise CheckFailed(f"{case}: return a dict with the keys 'loss' and 'dice', got "
                           f"{got!r:.80}")

@@ -9,7 +9,7 @@ source notebooks as they are:
   gets ``raise NotImplementedError("<the hint>")`` in place of the region.
 - in a markdown cell, the same markers; the exercise gets "YOUR ANSWER HERE".
 
-The solution notebooks are nbgrader *source* notebooks (``course_utils.grading`` hands them to
+The solution notebooks are nbgrader *source* notebooks (``course_utils.instructor.grading`` hands them to
 nbgrader). Points are cell metadata in the source, ``# %% points=2``:
 
 - a code cell with ``points`` is an autograded test cell (read-only): it passes when it runs

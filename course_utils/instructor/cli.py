@@ -95,7 +95,7 @@ def _data(argv: list[str]) -> int:
 
 
 def _grade(argv: list[str]) -> int:
-    from course_utils.grading import cli
+    from course_utils.instructor.grading import cli
 
     return cli.main(argv)
 

@@ -69,7 +69,8 @@ plotting.show_facades(facades["train"].images[:4].float() / 255, facades["train"
 # non-negative integers.
 
 # %%
-def class_counts(targets: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+def class_counts(targets: torch.Tensor, num_classes: int,
+                 ignore_index: int = data.IGNORE_INDEX) -> torch.Tensor:
     # HINT: keep the pixels that are not ignore_index, then torch.bincount(..., minlength=num_classes)
     ### BEGIN SOLUTION
     kept = targets[targets != ignore_index].long()
@@ -85,9 +86,9 @@ check_class_counts(class_counts)
 from course_utils.checks import expect_close
 
 _t = torch.randint(0, 5, (2, 9, 4), generator=torch.Generator().manual_seed(2516))
-_t[:, 0] = 255
+_t[:, 0] = data.IGNORE_INDEX
 expect_close("5 classes, a row of 255 in each target", class_counts(_t, 5).double(),
-             torch.bincount(_t[_t != 255], minlength=5).double())
+             torch.bincount(_t[_t != data.IGNORE_INDEX], minlength=5).double())
 expect_close("a class that never occurs", class_counts(_t, 7)[5:].double(),
              torch.zeros(2, dtype=torch.float64))
 ### END HIDDEN TESTS
@@ -133,7 +134,7 @@ print(f"most frequent: {data.FACADE_CLASSES[order[0]]} {share[order[0]]:.1%}; "
 
 # %%
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
-                  ignore_index: int = 255) -> torch.Tensor:
+                  ignore_index: int = data.IGNORE_INDEX) -> torch.Tensor:
     # HINT: log_softmax over dim 1; gather the true class's log-probability; drop ignored pixels; weighted mean
     ### BEGIN SOLUTION
     log_probs = logits.log_softmax(dim=1)
@@ -180,7 +181,8 @@ check_cross_entropy(cross_entropy)
 import torch.nn.functional as F
 
 
-def one_hot(target: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
+def one_hot(target: torch.Tensor, num_classes: int,
+            ignore_index: int = data.IGNORE_INDEX) -> torch.Tensor:
     # HINT: F.one_hot puts the classes on the last axis and rejects 255; what must an ignored pixel's vector hold?
     ### BEGIN SOLUTION
     keep = target != ignore_index

@@ -35,6 +35,7 @@ from course_utils import (
     models,
     plotting,
     reporting,
+    thresholds,
     topology,
     training,
     widgets,
@@ -569,8 +570,8 @@ print(f"{'model':22s} {'best t':>6s} {'val Dice @0.5':>14s} {'@best':>7s} "
       f"{'test Dice @0.5':>15s} {'@best':>7s}")
 chosen = {}
 for name, net in nets.items():
-    curves = widgets.threshold_curves(val_probs[name], val_targets)
-    t_best, val_best = widgets.best_threshold(curves, "dice")
+    curves = thresholds.threshold_curves(val_probs[name], val_targets)
+    t_best, val_best = thresholds.best_threshold(curves, "dice")
     val_half = curves["dice"][np.argmin(np.abs(curves["threshold"] - 0.5))]
     test_probs = training.predict(net, test_loader, device=DEVICE)
     test_targets = cells["test"].targets.float()
@@ -586,7 +587,7 @@ reporting.record_result(f"test Dice @{chosen[weighted][0]:.2f} ({weighted})", ch
 # %%
 view_half = widgets.threshold_view(0.5, val_probs[weighted], val_targets)
 view_best = widgets.threshold_view(chosen[weighted][0], val_probs[weighted], val_targets)
-curves = widgets.threshold_curves(val_probs[weighted], val_targets)
+curves = thresholds.threshold_curves(val_probs[weighted], val_targets)
 for view in (view_half, view_best):
     widgets.draw_threshold_view(view, val_images[0], val_targets[0], curves)
 for name, (t_best, val_half, val_best, test_half, test_best) in chosen.items():

@@ -76,7 +76,7 @@ cell_mask = cells["train"].targets[0].float()  # (1, H, W), values 0/1
 facade_ids = facade.targets[0].float()[None]  # (1, H, W), class ids 0..11 and 255
 bilinear = v2.InterpolationMode.BILINEAR
 for name, mask, labels in [("cell mask", cell_mask, {0, 1}),
-                           ("facade labels", facade_ids, set(range(12)) | {255})]:
+                           ("facade labels", facade_ids, set(range(12)) | {data.IGNORE_INDEX})]:
     rotated = v2.functional.rotate(mask, 20, interpolation=bilinear)
     invented = ~torch.isin(rotated, torch.tensor(sorted(labels), dtype=rotated.dtype))
     print(f"{name}: rotated 20° bilinearly, {invented.float().mean():.1%} of the pixels "

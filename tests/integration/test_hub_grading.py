@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from test_hub import OUTPUT_DIR, pytestmark  # noqa: F401 (the same skips and marks)
 
-from course_utils import authoring, grading
+from course_utils.instructor import authoring, grading
 
 LESSON = "00-setup-and-data"
 STUDENT = "student"

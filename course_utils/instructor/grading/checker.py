@@ -21,13 +21,17 @@ Step kinds:
 
 import ast
 import contextlib
-import importlib.util
 import io
 import json
 import os
 import sys
 import time
 
+# The folder holding the course_utils this file belongs to (the package the sandbox binds
+# read-only). It goes first on sys.path, so that the checks come from that very package, not
+# from another copy an editable install points at, which the sandbox does not show.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -94,24 +98,10 @@ def _bound(exc: BaseException) -> str | None:
     return None
 
 
-def _own_package() -> None:
-    """Make ``course_utils`` the package this file belongs to, the one the grader bound
-    into the sandbox. ``-I`` ignores ``PYTHONPATH``, and an installed ``course_utils`` may
-    be another checkout's (an editable install elsewhere, absent from the sandbox): either
-    way the instructor's ``from course_utils.checks import ...`` failed in every test."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        "course_utils", os.path.join(package, "__init__.py"),
-        submodule_search_locations=[package])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["course_utils"] = module
-    spec.loader.exec_module(module)
-
-
 def main() -> None:
-    _own_package()
     channel = os.fdopen(int(os.environ.pop("COURSE_RESULT_FD")), "w", buffering=1)
     program = json.loads(sys.stdin.read())
+    sys.path.insert(0, PACKAGE_ROOT)
     nonce, skip, cap = program["nonce"], set(program.get("skip", ())), program["output_cap"]
 
     def emit(**event):

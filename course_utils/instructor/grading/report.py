@@ -9,8 +9,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.grading import workers
-from course_utils.grading.sandboxed import printable
+from course_utils.instructor.grading import workers
+from course_utils.instructor.grading.sandboxed import printable
 
 __all__ = ["lesson_report", "plot_lesson"]
 

@@ -33,24 +33,25 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
-from course_utils import authoring
-from course_utils.grading import exchange as shared_exchange
-from course_utils.grading import workers
-from course_utils.grading.sandbox import Limits
+from course_utils.instructor import authoring
+from course_utils.instructor.grading import exchange as shared_exchange
+from course_utils.instructor.grading import workers
+from course_utils.instructor.grading.sandbox import Limits
+from course_utils.instructor.paths import EXERCISES, SOLUTIONS
 
 __all__ = ["COURSE_ID", "ClearSolutionsWithHints", "GradingError", "autograde", "check_release",
-           "check_submissions", "collect", "export", "grade_on_slurm", "grade_shard", "init_course",
-           "write_grading_array", "lessons",
+           "check_submissions", "collect", "course_folder", "export", "init_course", "lessons",
            "points_table", "release", "release_preprocessors", "summary"]
 
 COURSE_ID = "seg-course"
-SOLUTIONS = authoring.NOTEBOOKS / "solutions"
+NEW_IMPORT = "from course_utils.instructor import grading"
+OLD_IMPORT = "from course_utils import grading"  # before the grader moved into instructor/
 CONFIG = '''\
 """nbgrader's configuration for this course, written by `python -m course_utils grade init`.
 
 Edit freely: `grade init` never overwrites this file.
 """
-from course_utils import grading
+from course_utils.instructor import grading
 
 c = get_config()  # noqa: F821 (nbgrader defines it)
 c.CourseDirectory.course_id = {course_id!r}
@@ -114,11 +115,15 @@ def _nbgrader(course: Path, *args: str, env: dict | None = None) -> subprocess.C
     return done
 
 
-def _course(course) -> Path:
+def course_folder(course) -> Path:
+    """``course`` as a path, after checking that it is a course folder with a current config."""
     course = Path(course)
     if not (course / "nbgrader_config.py").is_file():
         raise GradingError(f"{course} is not a course folder (no nbgrader_config.py); "
                            f"make one with `python -m course_utils grade init {course}`")
+    if OLD_IMPORT in (course / "nbgrader_config.py").read_text():
+        raise GradingError(f"{course / 'nbgrader_config.py'} imports the grader from where it "
+                           f"used to live: replace `{OLD_IMPORT}` with `{NEW_IMPORT}`")
     return course
 
 
@@ -149,7 +154,7 @@ def init_course(course, exchange=None) -> Path:
 def check_release(course, name: str) -> None:
     """Fail unless the released notebook has the exercise's cells, source for source."""
     released = nbformat.read(Path(course) / "release" / name / f"{name}.ipynb", as_version=4)
-    exercise = nbformat.read(authoring.NOTEBOOKS / "exercises" / f"{name}.ipynb", as_version=4)
+    exercise = nbformat.read(EXERCISES / f"{name}.ipynb", as_version=4)
     got = [(c.cell_type, c.source) for c in released.cells]
     want = [(c.cell_type, c.source) for c in exercise.cells]
     if got != want:
@@ -163,7 +168,7 @@ def check_release(course, name: str) -> None:
 def release(course, names: list[str] | None = None) -> list[str]:
     """Generate each lesson's student version, check it, and release it to the exchange."""
     chosen = lessons(names)
-    course = _course(course)
+    course = course_folder(course)
     for name in chosen:
         _nbgrader(course, "generate_assignment", name, "--force")
         check_release(course, name)
@@ -192,7 +197,7 @@ def check_submissions(course, name: str) -> tuple[list[str], list[str]]:
         ``(students, findings)``: the students whose notebook parses (these can be graded)
         and one line per problem, naming the student and the file.
     """
-    course = _course(course)
+    course = course_folder(course)
     released = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
     fixed = _graded_cells(released)
     solution_ids = {c.metadata["nbgrader"]["grade_id"] for c in released.cells
@@ -226,48 +231,13 @@ def collect(course, names: list[str] | None = None) -> list[str]:
     """Copy new submissions from the exchange into ``submitted/`` (never over one already
     collected) and return the findings of ``check_submissions``."""
     chosen = lessons(names)
-    course = _course(course)
+    course = course_folder(course)
     findings = shared_exchange.quarantine_impostors(_exchange_root(course), COURSE_ID,
                                              course / "quarantine")
     for name in chosen:
         _nbgrader(course, "collect", name)
         findings += check_submissions(course, name)[1]
     return findings
-
-
-def write_grading_array(course, names: list[str] | None, tasks: int, full: bool = False,
-                        unsafe: bool = False):
-    """Write ``slurm/grade.slurm.sh`` and ``slurm/grade.lsf.sh`` in the course folder: a job
-    array of ``tasks`` shards, each ``grade work --shard I/N`` (``cluster.write_array``)."""
-    from course_utils import cluster
-
-    chosen = lessons(names)
-    course = _course(course)
-    if tasks < 1:
-        raise GradingError(f"{tasks} tasks: an array needs at least 1")
-    command = [sys.executable, "-m", "course_utils", "grade", "work", *chosen, "--course",
-               str(course), "--shard", "{item}", *(["--full"] if full else []),
-               *(["--unsafe"] if unsafe else [])]
-    return cluster.write_array(course / "slurm", "grade",
-                               [f"{i}/{tasks}" for i in range(tasks)], command)
-
-
-def grade_on_slurm(course, names: list[str] | None, tasks: int, full: bool = False,
-                   unsafe: bool = False, options=(), timeout: float = 24 * 3600):
-    """Grade the readable submissions as a Slurm job array of ``tasks`` shards
-    (``grade work --shard I/N`` each, into ``verdicts/``), submitting only the tasks that
-    have not finished yet: run it again after a failure and it completes the array.
-
-    Returns:
-        ``cluster.ArrayReport`` of the array after this round.
-    """
-    from course_utils import cluster
-
-    job = write_grading_array(course, names, tasks, full=full, unsafe=unsafe)
-    missing = cluster.report(job).rerun
-    if not missing:
-        return cluster.report(job)
-    return cluster.run_slurm(job, tasks=missing, options=options, timeout=timeout)
 
 
 def autograde(course, names: list[str] | None = None, full: bool = False,
@@ -293,10 +263,10 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
         The findings of ``check_submissions``, then one note per submission that the
         sandbox or the screen stopped (student, file, cell, reason).
     """
-    from course_utils.grading.sandbox import sandbox_available
+    from course_utils.instructor.grading.sandbox import sandbox_available
 
     chosen = lessons(names)
-    course = _course(course)
+    course = course_folder(course)
     if "grading.configure(c)" not in (course / "nbgrader_config.py").read_text():
         raise GradingError(f"{course / 'nbgrader_config.py'} predates the sandboxed grader: "
                            f"add the line `grading.configure(c)` after `c = get_config()` "
@@ -314,6 +284,8 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
         readable[name], found = check_submissions(course, name)
         findings += found
     if slurm:
+        from course_utils.instructor.grading.shards import grade_on_slurm
+
         array = grade_on_slurm(course, chosen, slurm, full=full, unsafe=unsafe,
                                options=sbatch_options)
         if array.failed:
@@ -340,7 +312,7 @@ def autograde(course, names: list[str] | None = None, full: bool = False,
 
 
 def _sandbox_notes(course: Path, name: str, students: list[str], quick: bool) -> list[str]:
-    from course_utils.grading.sandboxed import printable
+    from course_utils.instructor.grading.sandboxed import printable
 
     lines = []
     for student in students:
@@ -352,34 +324,11 @@ def _sandbox_notes(course: Path, name: str, students: list[str], quick: bool) ->
     return lines
 
 
-def grade_shard(course, names: list[str] | None, index: int, count: int,
-                full: bool = False, unsafe: bool = False, jobs: int = 1) -> dict:
-    """Grade shard ``index`` of ``count`` of the readable submissions into ``verdicts/``
-    (one task of a cluster's job array; ``autograde`` then merges them).
-
-    Refuses, as ``autograde`` does, where bubblewrap cannot make a sandbox (a node without
-    user namespaces) unless ``unsafe``: else every submission would be kept as "not graded"
-    and a resume would not grade it again."""
-    from course_utils.grading.sandbox import sandbox_available
-
-    chosen = lessons(names)
-    course = _course(course)
-    why = sandbox_available()
-    if why and not unsafe:
-        raise GradingError(f"refusing to grade shard {index}/{count} on {os.uname().nodename}: "
-                           f"{why}. Student code would run without a sandbox; pass --unsafe "
-                           f"to grade anyway (only time, memory and process bounds then hold)")
-    readable = {name: check_submissions(course, name)[0] for name in chosen}
-    mine = workers.shard(workers.jobs_of(course, chosen, readable), index, count)
-    return workers.grade_jobs(course, mine, quick=not full, workers=jobs, unsafe=unsafe,
-                              progress=False)
-
-
 def summary(course, names: list[str] | None = None, full: bool = False) -> list[str]:
     """Per lesson: the report's table, and its figure in ``reports/`` (``report``)."""
-    from course_utils.grading import report
+    from course_utils.instructor.grading import report
 
-    course = _course(course)
+    course = course_folder(course)
     lines = []
     for name in lessons(names):
         students = check_submissions(course, name)[0]
@@ -392,7 +341,7 @@ def summary(course, names: list[str] | None = None, full: bool = False) -> list[
 def export(course, to) -> Path:
     """Write every student's scores per lesson to a CSV file (nbgrader's exporter)."""
     to = Path(to).resolve()
-    _nbgrader(_course(course), "export", "--to", str(to))
+    _nbgrader(course_folder(course), "export", "--to", str(to))
     return to
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 __all__ = ["Limits", "Outcome", "SandboxError", "bwrap_command", "run_sandboxed",
            "sandbox_available"]
 
-PACKAGE = Path(__file__).resolve().parents[1]  # course_utils/, bound read-only
+PACKAGE = Path(__file__).resolve().parents[2]  # course_utils/ (the whole package), bound read-only
 GIB = 1024**3
 RESULT_FD_ENV = "COURSE_RESULT_FD"
 

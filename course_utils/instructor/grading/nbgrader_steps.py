@@ -17,9 +17,9 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float
 
-from course_utils import authoring
-from course_utils.grading.sandbox import GIB, Limits
-from course_utils.grading.workers import Job, grade_job
+from course_utils.instructor import authoring
+from course_utils.instructor.grading.sandbox import GIB, Limits
+from course_utils.instructor.grading.workers import Job, grade_job
 
 __all__ = ["GradeInSandbox", "StripHiddenTests", "configure"]
 
@@ -79,7 +79,7 @@ def configure(c) -> None:
         SaveAutoGrades,
     )
 
-    from course_utils.grading.course import ClearSolutionsWithHints
+    from course_utils.instructor.grading.course import ClearSolutionsWithHints
 
     default = GenerateAssignment.class_traits()["preprocessors"].default()
     c.GenerateAssignment.preprocessors = [ClearSolutionsWithHints if p is ClearSolutions else p

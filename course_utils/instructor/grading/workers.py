@@ -23,8 +23,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.grading.sandbox import DEFAULT_LIMITS, Limits
-from course_utils.grading.sandboxed import Verdict, grade_notebook
+from course_utils.instructor.grading.sandbox import DEFAULT_LIMITS, Limits
+from course_utils.instructor.grading.sandboxed import Verdict, grade_notebook
 
 __all__ = ["Job", "cached", "cores", "grade_jobs", "jobs_of", "shard", "verdict_file"]
 

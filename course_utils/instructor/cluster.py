@@ -4,7 +4,7 @@
 
     items.txt             one work item per line; task t reads line t + 1
     NAME.slurm.sh         #SBATCH --array=0-(N-1)
-    NAME.lsf.sh           #BSUB -J "NAME[1-N]", the same body (course_utils.batch)
+    NAME.lsf.sh           #BSUB -J "NAME[1-N]", the same body (course_utils.instructor.batch)
     logs/task-T.log       the command's output, every attempt of task T appended
     logs/NAME_*.out       what the scheduler says about a task (a kill, a time limit)
     status/task-T         the exit status of task T's last finished attempt
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils.batch import Resources, check_name, job_script, task_ranges
+from course_utils.instructor.batch import Resources, check_name, job_script, task_ranges
 
 __all__ = ["ArrayJob", "ArrayReport", "report", "run_slurm", "slurm_states", "submit_slurm",
            "wait_slurm", "write_array"]

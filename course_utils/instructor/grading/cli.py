@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from course_utils.grading import course as grading
+from course_utils.instructor import grading
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,13 +20,14 @@ import secrets
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from course_utils.grading.sandbox import DEFAULT_LIMITS, PACKAGE, Limits, run_sandboxed
-from course_utils.grading.screen import screen
+from course_utils.instructor.grading.sandbox import DEFAULT_LIMITS, Limits, run_sandboxed
+from course_utils.instructor.grading.screen import screen
 
 __all__ = ["Verdict", "build_program", "grade_notebook", "printable"]
 
-CHECKER = PACKAGE / "grading" / "checker.py"
+CHECKER = Path(__file__).resolve().with_name("checker.py")  # inside PACKAGE, bound with it
 OUTPUT_CAP = 64 * 1024  # characters a test may print before it fails
 BOUNDS = {"memory": "it ran into the memory bound (an allocation failed)",
           "output": f"it printed more than {OUTPUT_CAP} characters (the output bound)"}
