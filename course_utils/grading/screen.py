@@ -45,6 +45,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "02-BCELoss_TotalVariation": {"BCELoss_TotalVariation", "total_variation"},
     "02-CenteredLoss": {"CenteredLoss", "SparsityLoss"},
     "03-UNet": {"UNet", "UNet2", "VGG16UNet"},
+    "03-center_crop": {"center_crop", "CenterCrop", "crop", "center_crop_to"},
     "04-conv_output_size": {"Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
                             "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"},
     "04-conv_matrix": set(),
