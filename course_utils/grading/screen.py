@@ -32,6 +32,7 @@ METRICS = {"binary_metrics", "dice_score", "iou_score", "accuracy", "sensitivity
 # The answer cell's grade id -> what its answer may not use.
 FORBIDDEN: dict[str, set[str]] = {
     "00-foreground_fraction": {"foreground_fraction"},
+    "00-all_background_accuracy": {"all_background_accuracy", "accuracy", "binary_metrics"},
     "01-bce_simplified": BCE_CALLS,
     "01-bce_stable": BCE_CALLS,
     "01-breaking_logits": {"breaking_logits"},
