@@ -160,6 +160,8 @@ from course_utils.checks.data import check_all_background_accuracy
 
 check_all_background_accuracy(all_background_accuracy)
 ### BEGIN HIDDEN TESTS
+import torch  # not from the answer cells: a refused one would leave it undefined
+
 from course_utils import baselines
 
 _gen = torch.Generator().manual_seed(2520)
