@@ -12,7 +12,25 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["otsu_dice", "otsu_masks", "otsu_threshold"]
+__all__ = ["all_background_accuracy", "otsu_dice", "otsu_masks", "otsu_threshold"]
+
+
+def all_background_accuracy(masks) -> float:
+    """Pixel accuracy, pooled over every pixel of every mask, of calling each pixel background.
+
+    The masks (0/1 tensors) may differ in size: a large mask counts with all its pixels, so
+    this is not the mean of the per-mask accuracies unless all masks have one size.
+
+    Raises:
+        ValueError: if ``masks`` is empty or holds something other than tensors.
+    """
+    masks = list(masks)
+    if not masks or not all(isinstance(m, torch.Tensor) for m in masks):
+        raise ValueError("masks must be a non-empty sequence of tensors")
+    pixels = sum(m.numel() for m in masks)
+    if pixels == 0:
+        raise ValueError("the masks hold no pixels")
+    return float(sum((m == 0).sum().item() for m in masks) / pixels)
 
 
 def otsu_threshold(grey: np.ndarray) -> int:

@@ -10,6 +10,8 @@ return a scalar (or per-element values with ``reduction="none"`` where offered).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,6 +25,8 @@ __all__ = [
     "SparsityLoss",
     "bce_simplified",
     "bce_textbook",
+    "breaking_logits",
+    "dice_gradient",
     "focal_weight",
     "stable_bce_with_logits",
     "total_variation",
@@ -98,6 +102,21 @@ def stable_bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.
     return relu - logits * target + torch.log1p(torch.exp(-logits.abs()))
 
 
+def breaking_logits(dtype: torch.dtype) -> tuple[float, float]:
+    """The two logits where the naive BCE forms break in a floating-point ``dtype``.
+
+    Returns ``(saturation, overflow)``. Above ``saturation = -log(eps / 2)`` (``24 log 2``, about
+    16.64, in float32) ``1 + exp(-x)`` rounds to 1, so the sigmoid is exactly 1 and the
+    textbook form takes ``log(0)``; ``eps`` is the spacing of the numbers just above 1, and
+    rounding to nearest drops anything below half of it. Below ``overflow = -log(max)``
+    (about -88.72 in float32) ``exp(-x)`` overflows to inf, and so does the simplified form.
+    """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    info = torch.finfo(dtype)
+    return -math.log(info.eps / 2), -math.log(info.max)
+
+
 def focal_weight(probs: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     """Focal modulating factor ``(1 - p_t) ** gamma`` per element (Lin et al., 2017).
 
@@ -162,6 +181,24 @@ class DiceLoss(nn.Module):
         numerator = 2 * (probs * target).mean(dims) + self.smooth
         denominator = (probs + target).mean(dims) + self.smooth
         return (1 - numerator / denominator).mean()
+
+
+def dice_gradient(probs: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """The closed-form gradient of ``DiceLoss(smooth)`` with respect to the probabilities.
+
+    For image ``b`` with ``N`` elements, ``M = mean(p + y) + s`` and the smoothed Dice
+    ``D = (2 mean(p y) + s) / M``, the batch mean ``L = mean_b (1 - D_b)`` has
+    ``dL / dp_i = (D_b - 2 y_i) / (B N M_b)``: it depends on the pixel's target, not on its
+    probability, and a cell pixel is pulled up ``(2 - D) / D`` times harder than a
+    background pixel is pushed down (``1 / J`` for ``s = 0``, with ``J = D / (2 - D)``).
+    """
+    _check_pair(probs, target)
+    _check_batch(probs)
+    dims = tuple(range(1, probs.ndim))
+    size = probs[0].numel()
+    m = (probs + target).mean(dims, keepdim=True) + smooth
+    dice = (2 * (probs * target).mean(dims, keepdim=True) + smooth) / m
+    return (dice - 2 * target) / (len(probs) * size * m)
 
 
 class JaccardLoss(nn.Module):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ASPP", "DilatedNet", "EncDec", "UNet", "UNet2", "VGG16UNet", "check_input_size",
-           "conv_block", "count_parameters", "vgg16_weights_file"]
+__all__ = ["ASPP", "DilatedNet", "EncDec", "UNet", "UNet2", "VGG16UNet", "center_crop",
+           "check_input_size", "conv_block", "count_parameters", "vgg16_weights_file"]
 
 
 # Lessons train for a few hundred steps while the weights move fast; with torch's default
@@ -46,6 +46,20 @@ def check_input_size(x: torch.Tensor, depth: int) -> None:
                 f"the input to a multiple of {factor} "
                 f"(e.g. {f'{lower} or ' if lower else ''}{upper})"
             )
+
+
+def center_crop(skip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The centre ``size = (height, width)`` of a batch ``(N, C, H, W)``: the *copy and crop*
+    of a U-Net with unpadded convolutions (Ronneberger et al., 2015), whose skips are larger
+    than the decoder's maps. The crop starts at ``(H - height) // 2`` (an odd difference
+    leaves the extra pixel at the bottom or right)."""
+    if skip.ndim != 4:
+        raise ValueError(f"expected a batch (N, C, H, W), got shape {tuple(skip.shape)}")
+    height, width = size
+    if height > skip.shape[-2] or width > skip.shape[-1]:
+        raise ValueError(f"cannot crop {tuple(skip.shape[-2:])} to the larger {tuple(size)}")
+    top, left = (skip.shape[-2] - height) // 2, (skip.shape[-1] - width) // 2
+    return skip[..., top:top + height, left:left + width]
 
 
 def count_parameters(model: nn.Module) -> int:

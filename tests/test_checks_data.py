@@ -1,7 +1,9 @@
 import pytest
+import torch
 
+from course_utils import baselines
 from course_utils.checks import CheckFailed
-from course_utils.checks.data import check_foreground_fraction
+from course_utils.checks.data import check_all_background_accuracy, check_foreground_fraction
 
 
 @pytest.mark.parametrize(
@@ -64,3 +66,40 @@ def test_exceptions_from_the_answer_propagate():
     with pytest.raises(NotImplementedError, match="average the mask"):
         check_foreground_fraction(unfinished)
 
+
+
+def test_the_all_background_reference_passes(capsys):
+    check_all_background_accuracy(baselines.all_background_accuracy)
+    assert "checks passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (lambda masks: sum(float((m == 0).float().mean()) for m in masks) / len(masks),
+     "That is the mean of the per-mask accuracies"),
+    (lambda masks: sum(float(m.sum()) for m in masks) / sum(m.numel() for m in masks),
+     "That is the share of cell pixels"),
+    (lambda masks: torch.stack([(m == 0).float().mean() for m in masks]),
+     "return one number for all the masks together"),
+    (lambda masks: [0.75], "return one number, got list"),
+    (lambda masks: 0.7, "one 2 x 2 mask with one cell pixel: expected 0.75, got 0.7"),
+    (lambda masks: masks.mean(), "raised AttributeError"),
+])
+def test_wrong_all_background_answers_fail_naming_the_slip(fn, message):
+    with pytest.raises(CheckFailed) as info:
+        check_all_background_accuracy(fn)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("masks", "want"), [
+    ([torch.tensor([[[1.0, 0], [0, 0]]])], 0.75),
+    ([torch.ones(1, 1, 2), torch.zeros(1, 2, 3)], 0.75),
+    ([torch.zeros(2, 1, 3, 3)], 1.0),  # one batch tensor works too
+])
+def test_all_background_accuracy_of_hand_computed_cases(masks, want):
+    assert baselines.all_background_accuracy(masks) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("masks", [[], [[1, 0]], [torch.zeros(0, 3)]])
+def test_all_background_accuracy_rejects_bad_input(masks):
+    with pytest.raises(ValueError, match="masks"):
+        baselines.all_background_accuracy(masks)

@@ -313,3 +313,51 @@ def test_jaccard_loss_averages_per_image_losses():
 def test_jaccard_loss_rejects_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(("dtype", "saturation", "overflow"), [
+    (torch.float32, 24 * math.log(2), -88.7228),
+    (torch.float64, 53 * math.log(2), -709.7827),
+])
+def test_breaking_logits_are_where_the_naive_forms_break(dtype, saturation, overflow):
+    got = losses.breaking_logits(dtype)
+    assert got == pytest.approx((saturation, overflow), abs=1e-4)
+    # measured: the textbook form breaks just above the first, the simplified just below the second
+    step = 1e-3
+    target = torch.zeros(2, dtype=dtype)
+    above = torch.tensor([got[0] - step, got[0] + step], dtype=dtype)
+    assert torch.isfinite(losses.bce_textbook(above, target)).tolist() == [True, False]
+    below = torch.tensor([got[1] + step, got[1] - step], dtype=dtype)
+    assert torch.isfinite(losses.bce_simplified(below, target)).tolist() == [True, False]
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, "float32", None])
+def test_breaking_logits_reject_a_non_float_dtype(dtype):
+    with pytest.raises(ValueError, match="floating-point torch.dtype"):
+        losses.breaking_logits(dtype)
+
+
+@pytest.mark.parametrize("smooth", [0.0, 0.5, 1.0])
+def test_dice_gradient_equals_autograd(smooth):
+    g = torch.Generator().manual_seed(5)
+    probs = torch.rand(2, 1, 3, 4, generator=g, dtype=torch.float64).requires_grad_()
+    target = (torch.rand(2, 1, 3, 4, generator=g) > 0.5).double()
+    loss = losses.DiceLoss(smooth)(torch.logit(probs), target)
+    (want,) = torch.autograd.grad(loss, probs)
+    torch.testing.assert_close(losses.dice_gradient(probs.detach(), target, smooth), want)
+
+
+def test_dice_gradient_of_a_hand_computed_case():
+    # p = [0.5, 0.5], y = [1, 0], s = 1: N = 2, M = 1 + 1, D = (0.5 + 1) / 2 = 0.75,
+    # dL/dp = (D - 2y) / (N M) = [-1.25, 0.75] / 4
+    got = losses.dice_gradient(torch.tensor([[[[0.5, 0.5]]]]), torch.tensor([[[[1.0, 0.0]]]]))
+    torch.testing.assert_close(got, torch.tensor([[[[-0.3125, 0.1875]]]]))
+
+
+@pytest.mark.parametrize(("probs", "target", "match"), [
+    (torch.rand(2, 3), torch.rand(2, 3), r"\(N, C, H, W\)"),
+    (torch.rand(1, 1, 2, 2), torch.rand(1, 1, 2, 3), "shape"),
+])
+def test_dice_gradient_rejects_bad_input(probs, target, match):
+    with pytest.raises(ValueError, match=match):
+        losses.dice_gradient(probs, target)

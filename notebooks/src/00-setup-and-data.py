@@ -120,7 +120,7 @@ def foreground_fraction(masks: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% points=2
+# %% points=1
 from course_utils.checks.data import check_foreground_fraction
 
 check_foreground_fraction(foreground_fraction)
@@ -130,6 +130,44 @@ from course_utils.checks import expect_close
 _masks = torch.rand(3, 1, 5, 7, generator=torch.Generator().manual_seed(2516)) > 0.7
 expect_close("3 masks of 5 x 7", foreground_fraction(_masks).flatten(),
              _masks.float().mean(dim=(1, 2, 3)))
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Task: the score of a model that learned nothing
+#
+# The laziest "model" calls every pixel background. Before the next cells measure the data,
+# work out what it scores. Write `all_background_accuracy(masks)`: its pixel accuracy, the
+# share of **all** pixels of a list of masks that it gets right, pooled over the masks. The
+# masks may differ in size (the facade photos below do), so think about what a large mask
+# and a small one each contribute. Return one number.
+#
+# Then answer for yourself, before you run the cell after the check: with the cells covering
+# about a quarter of each crop, what accuracy do you expect on the training set, and what
+# Dice score (the overlap with the cell that the later lessons report) does the same
+# predictor get?
+
+# %%
+def all_background_accuracy(masks) -> float:
+    # HINT: which pixels does this predictor get right? Count them over all masks, and divide by the count of all pixels, not by the number of masks
+    ### BEGIN SOLUTION
+    right = sum((mask == 0).sum().item() for mask in masks)
+    return right / sum(mask.numel() for mask in masks)
+    ### END SOLUTION
+
+
+# %% points=1
+from course_utils.checks.data import check_all_background_accuracy
+
+check_all_background_accuracy(all_background_accuracy)
+### BEGIN HIDDEN TESTS
+import torch  # not from the answer cells: a refused one would leave it undefined
+
+from course_utils import baselines
+
+_gen = torch.Generator().manual_seed(2520)
+_masks = [(torch.rand(1, h, w, generator=_gen) > 0.6).float() for h, w in ((3, 5), (8, 2), (1, 1))]
+assert abs(all_background_accuracy(_masks) - baselines.all_background_accuracy(_masks)) < 1e-6, (
+    "three masks of different sizes: your accuracy differs from the pooled one")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -170,9 +208,16 @@ right_if_bright = (cell_at_or_above + background_below) / pixels  # "cell if gre
 best_threshold = torch.maximum(right_if_bright, 1 - right_if_bright).max().item()
 all_background = (background_hist.sum() / pixels).item()
 print(f"best single grey-level threshold: {best_threshold:.1%} of the training pixels right; "
-      f"calling every pixel background: {all_background:.1%}")
+      f"calling every pixel background: {all_background:.1%} "
+      f"(your all_background_accuracy: {all_background_accuracy(train.targets):.1%})")
 reporting.record_outcome("best grey threshold minus all-background accuracy",
                       best_threshold - all_background)
+
+# %% [markdown]
+# The lazy predictor's accuracy is simply the background's share of the pixels (the last
+# line above), and for crops of one size that is one minus the mean cell fraction. Its Dice
+# is 0 on every crop that holds a cell: it overlaps no cell pixel. Accuracy pays it for the
+# majority class; Dice, which ignores the correctly labelled background, does not.
 
 # %% [markdown]
 # Cell and background are, on average, about equally bright (compare the two printed

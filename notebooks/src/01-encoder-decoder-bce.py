@@ -136,28 +136,23 @@ def bce_textbook(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 #    $\log\big(1 - \sigma(x)\big) = \log e^{-x} - \log\left(1 + e^{-x}\right)
 #    = -x - \log\left(1 + e^{-x}\right).$
 #
-# Substitute both into the textbook form; the minus signs cancel:
-#
-# $$\ell = y \log\left(1 + e^{-x}\right) + (1 - y)\left(x + \log\left(1 + e^{-x}\right)\right).$$
-#
-# Collect the two log terms: their factors add up to $y + (1 - y) = 1$. What is left is the
-# **simplified form** of the exercise sheet:
-#
-# $$\ell = x - x y + \log\left(1 + e^{-x}\right).$$
-#
-# It no longer computes $\sigma(x)$ and then takes the log of it, which was the weak spot:
-# in float32, $\sigma(x)$ rounds to exactly 1 once $x$ is above about 17, and
+# Substitute both into the textbook form and collect the terms. Three terms are left, and
+# none of them computes $\sigma(x)$ and then takes the log of it, which was the weak spot: in
+# float32, $\sigma(x)$ rounds to exactly 1 once $x$ is large enough, and
 # $\log(1 - 1) = -\infty$.
 
 # %% [markdown]
 # ### Task: the simplified form
 #
-# Write `bce_simplified(logits, target)`: the formula above, element by element, with
-# `torch.exp` and `torch.log`. Return a tensor of the same shape as `logits` (no `.mean()`).
+# Do the substitution on paper, then write `bce_simplified(logits, target)`: your result,
+# element by element, with `torch.exp` and `torch.log` as it stands (no tricks against
+# overflow yet). Return a tensor of the same shape as `logits` (no `.mean()`). The check
+# compares it with PyTorch's BCE at moderate logits, so it tells you whether your algebra
+# was right.
 
 # %%
 def bce_simplified(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    # HINT: x - x*y + log(1 + exp(-x)) with torch.exp and torch.log, one value per element
+    # HINT: substitute identities 1 and 2 into the textbook form; the factors of the two log(1 + e^(-x)) terms add up to y + (1 - y)
     ### BEGIN SOLUTION
     return logits - logits * target + torch.log(1 + torch.exp(-logits))
     ### END SOLUTION
@@ -167,6 +162,51 @@ def bce_simplified(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 from course_utils.checks.losses import check_bce_simplified
 
 check_bce_simplified(bce_simplified)
+
+# %% [markdown]
+# Your result should read $\ell = x - x y + \log\left(1 + e^{-x}\right)$, the **simplified
+# form** of the exercise sheet.
+
+# %% [markdown]
+# ### Task: predict where the forms break
+#
+# Both forms are exact on paper; in float32 they can only break where a number rounds. Two
+# facts about a floating-point type decide where, and `torch.finfo(dtype)` holds both:
+#
+# - `eps`, the gap between 1 and the next larger number ($2^{-23}$ in float32, which keeps
+#   24 significant bits). Every result is rounded to the *nearest* representable number.
+# - `max`, the largest finite number (about $3.4 \times 10^{38}$ in float32); anything
+#   larger becomes inf.
+#
+# PyTorch's sigmoid computes $1 / (1 + e^{-x})$. Work out, before the sweep below shows
+# them, (a) the **saturation** logit above which $1 + e^{-x}$ rounds to exactly 1, so that
+# the sigmoid is 1 and the textbook form takes $\log 0$ for $y = 0$; and (b) the
+# **overflow** logit below which $e^{-x}$ is inf, and with it the simplified form. Write
+# them as a function of the dtype, so that the same reasoning answers for float64 too.
+
+# %%
+import math
+
+
+def breaking_logits(dtype: torch.dtype) -> tuple[float, float]:
+    # HINT: for which e^(-x) does 1 + e^(-x) round to 1 rather than to 1 + eps, and for which x is e^(-x) larger than max? Solve each for x with math.log
+    ### BEGIN SOLUTION
+    info = torch.finfo(dtype)
+    return -math.log(info.eps / 2), -math.log(info.max)
+    ### END SOLUTION
+
+
+# %% points=2
+from course_utils.checks.floats import check_breaking_logits
+
+check_breaking_logits(breaking_logits)
+### BEGIN HIDDEN TESTS
+from course_utils import losses
+
+for _got, _want in zip(breaking_logits(torch.float64), losses.breaking_logits(torch.float64),
+                       strict=True):
+    assert abs(_got - _want) < 0.01, f"float64: expected {_want:.4f}, got {_got:.4f}"
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Where does the simplified form still break?
@@ -194,17 +234,23 @@ def broken_ranges(form) -> str:
 
 for name, form in {"textbook": bce_textbook, "simplified": bce_simplified}.items():
     print(f"{name:10s} not finite for  {broken_ranges(form)}")
+saturation, overflow = breaking_logits(torch.float32)
+print(f"your prediction: saturation at x = {saturation:.4f}, overflow at x = {overflow:.4f}")
 
 # %% [markdown]
+# Compare the sweep with your prediction: the sweep steps by 0.01, so it reports the first
+# grid point past each threshold. $1 + e^{-x}$ rounds to 1 once $e^{-x}$ is below half the
+# gap to the next number, $\text{eps} / 2 = 2^{-24}$, that is for $x > 24 \ln 2 \approx 16.636$;
+# $e^{-x}$ overflows once $-x > \ln(\text{max}) \approx 88.723$.
+#
 # The textbook form breaks on both sides, for both targets: from $x = 16.64$ up the sigmoid
 # rounds to exactly 1, so $\log(1 - \sigma(x)) = \log 0$; from $x = -88.73$ down PyTorch's
 # sigmoid returns exactly 0 (it computes $1 / (1 + e^{-x})$ and $e^{-x}$ has overflowed), so
 # $\log \sigma(x) = \log 0$. Where the target makes the broken term irrelevant, it still
 # poisons the result, because $0 \times (-\infty)$ is nan. The simplified form survives
 # every positive logit, but **every logit from -88.73 down** gives inf, whatever the target.
-# The reason is $e^{-x}$: the largest float32 number is about
-# $3.4 \times 10^{38} \approx e^{88.72}$, so for $x$ below about $-88.72$ the exponential overflows to
-# inf, and $\log(1 + \infty) = \infty$. The true loss there is perfectly ordinary: about
+# The reason is $e^{-x}$: past your overflow logit the exponential is inf, and
+# $\log(1 + \infty) = \infty$. The true loss there is perfectly ordinary: about
 # $-x$ for $y = 1$ (a confident mistake) and nearly 0 for $y = 0$ (a confident, correct
 # background pixel: the most common pixel there is).
 #
@@ -214,6 +260,63 @@ for name, form in {"textbook": bce_textbook, "simplified": bce_simplified}.items
 
 # %% [markdown]
 # ### From the simplified form to the stable form
+#
+# Only the term $\log(1 + e^{-x})$ can overflow, and only for negative $x$. Your task is to
+# rewrite it so that the exponential never sees a positive number, without changing its
+# value. Two ways in, either is enough:
+#
+# - treat the signs of $x$ separately; for $x < 0$, factor the large exponential out of the
+#   sum $1 + e^{-x}$;
+# - read $\log(1 + e^{-x}) = \log(e^{0} + e^{-x})$ as a *log-sum-exp*,
+#   $\mathrm{LSE}(a, b) = \log(e^{a} + e^{b})$, and pull the larger exponent out of the sum.
+#
+# Then write both signs as one expression (with $\max(\cdot, 0)$ and $|x|$) and put it back
+# into the simplified form: a term of it combines with the $x$ in front.
+#
+# **Two details for the code**, whatever expression you find:
+#
+# - `torch.log1p(z)` computes $\log(1 + z)$ without first rounding $1 + z$. For $x = 20$ and
+#   $y = 1$ the true loss is $e^{-20} \approx 2 \times 10^{-9}$; `torch.log(1 + z)` returns 0
+#   because $1 + 2 \times 10^{-9}$ rounds to 1 in float32. Harmless for training, but `log1p`
+#   gets it right for free.
+# - $\max(x, 0)$ and $|x|$ each have a kink at $x = 0$; in the loss the two kinks cancel,
+#   but autograd picks a slope for each separately. `torch.clamp` and `relu` use slope 0 at
+#   the kink, which makes the gradient at exactly $x = 0$ come out as $-y$ instead of
+#   $\sigma(0) - y = 0.5 - y$. `torch.maximum(x, torch.zeros_like(x))` splits a tie half and
+#   half, which gives the right value.
+
+# %% [markdown]
+# ### Task: the stable form
+#
+# Write `bce_stable(logits, target)`: your stable expression, element by element. It must
+# equal PyTorch's `binary_cross_entropy_with_logits` (with `reduction="none"`) for every
+# finite input, and so must its gradient. Keep the input's dtype: build any constant tensor
+# with `torch.zeros_like(logits)`.
+
+# %%
+def bce_stable(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # HINT: your expression term by term: torch.maximum(logits, torch.zeros_like(logits)) for a max with 0 (the kink detail above), torch.log1p for a log(1 + .)
+    ### BEGIN SOLUTION
+    relu = torch.maximum(logits, torch.zeros_like(logits))
+    return relu - logits * target + torch.log1p(torch.exp(-logits.abs()))
+    ### END SOLUTION
+
+
+# %% points=3
+from course_utils.checks.losses import check_bce_stable
+
+check_bce_stable(bce_stable)
+### BEGIN HIDDEN TESTS
+from course_utils.checks import expect_close
+
+_gen = torch.Generator().manual_seed(2516)
+_x, _y = torch.randn(4, 3, generator=_gen) * 60, torch.rand(4, 3, generator=_gen).round()
+expect_close("a 4 x 3 batch of logits up to about 200", bce_stable(_x, _y),
+             F.binary_cross_entropy_with_logits(_x, _y, reduction="none"))
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### The derivation, to compare with yours
 #
 # Only the term $\log(1 + e^{-x})$ can overflow, and only for negative $x$. Treat the two
 # signs of $x$ separately.
@@ -247,48 +350,6 @@ for name, form in {"textbook": bce_textbook, "simplified": bce_simplified}.items
 # `torch.nn.functional.binary_cross_entropy_with_logits` (and `softplus`) compute the same
 # function in the same overflow-free way.
 #
-# **Two details for the code.**
-#
-# - `torch.log1p(z)` computes $\log(1 + z)$ without first rounding $1 + z$. For $x = 20$ and
-#   $y = 1$ the true loss is $e^{-20} \approx 2 \times 10^{-9}$; `torch.log(1 + z)` returns 0
-#   because $1 + 2 \times 10^{-9}$ rounds to 1 in float32. Harmless for training, but `log1p`
-#   gets it right for free.
-# - $\max(x, 0)$ and $|x|$ each have a kink at $x = 0$; in the loss the two kinks cancel,
-#   but autograd picks a slope for each separately. `torch.clamp` and `relu` use slope 0 at
-#   the kink, which makes the gradient at exactly $x = 0$ come out as $-y$ instead of
-#   $\sigma(0) - y = 0.5 - y$. `torch.maximum(x, torch.zeros_like(x))` splits a tie half and
-#   half, which gives the right value.
-
-# %% [markdown]
-# ### Task: the stable form
-#
-# Write `bce_stable(logits, target)`: $\max(x, 0) - x y + \log(1 + e^{-|x|})$, element by
-# element. It must equal PyTorch's `binary_cross_entropy_with_logits` (with
-# `reduction="none"`) for every finite input, and so must its gradient. Keep the input's
-# dtype: build the zeros with `torch.zeros_like(logits)`.
-
-# %%
-def bce_stable(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    # HINT: torch.maximum(logits, torch.zeros_like(logits)) for max(x, 0), logits.abs() for |x|, torch.log1p for log(1 + .)
-    ### BEGIN SOLUTION
-    relu = torch.maximum(logits, torch.zeros_like(logits))
-    return relu - logits * target + torch.log1p(torch.exp(-logits.abs()))
-    ### END SOLUTION
-
-
-# %% points=3
-from course_utils.checks.losses import check_bce_stable
-
-check_bce_stable(bce_stable)
-### BEGIN HIDDEN TESTS
-from course_utils.checks import expect_close
-
-_gen = torch.Generator().manual_seed(2516)
-_x, _y = torch.randn(4, 3, generator=_gen) * 60, torch.rand(4, 3, generator=_gen).round()
-expect_close("a 4 x 3 batch of logits up to about 200", bce_stable(_x, _y),
-             F.binary_cross_entropy_with_logits(_x, _y, reduction="none"))
-### END HIDDEN TESTS
-
 # %% [markdown]
 # ## The numbers: values, gradients, and a sweep
 #

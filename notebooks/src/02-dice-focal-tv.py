@@ -245,6 +245,94 @@ for name, logits in certain.items():
 # 0.3 only $0.3^2$ each, so the squared loss is lower for it.
 
 # %% [markdown]
+# ## Where the Dice loss pushes: its gradient
+#
+# A loss teaches the network only through its gradient, so it pays to know where each loss
+# pushes. Take the probabilities $p$ as the variables (the sigmoid's own derivative is the
+# same for every loss that works on $p$). For a batch of $B$ images of $N = C H W$ elements
+# each, the sheet's loss is $L = \frac{1}{B} \sum_b (1 - D_b)$ with
+#
+# $$D_b = \frac{2 \operatorname{mean}_i(p_i y_i) + s}{\operatorname{mean}_i(p_i + y_i) + s},$$
+#
+# the means running over the $N$ elements of image $b$.
+
+# %% [markdown]
+# ### Task: the gradient of the Dice loss, by hand
+#
+# Derive $\partial L / \partial p_i$ for one element $i$ of image $b$ on paper, then write
+# `dice_gradient(probs, target, smooth)`: your formula for every element at once, a tensor
+# of the shape of `probs`, without autograd. The check compares it with autograd. Before you
+# run it, look at your formula: which of $p_i$ and $y_i$ does it depend on?
+
+# %%
+def dice_gradient(probs: torch.Tensor, target: torch.Tensor, smooth: float) -> torch.Tensor:
+    # HINT: quotient rule on D_b; one p_i changes mean(p y) by y_i / N and mean(p + y) by 1 / N; .mean(dims, keepdim=True) keeps one number per image that broadcasts over its pixels
+    ### BEGIN SOLUTION
+    dims = (1, 2, 3)
+    size = probs[0].numel()
+    m = (probs + target).mean(dims, keepdim=True) + smooth
+    dice = (2 * (probs * target).mean(dims, keepdim=True) + smooth) / m
+    return (dice - 2 * target) / (len(probs) * size * m)
+    ### END SOLUTION
+
+
+# %% points=3
+from course_utils.checks.loss_gradients import check_dice_gradient
+
+check_dice_gradient(dice_gradient)
+### BEGIN HIDDEN TESTS
+from course_utils import losses
+from course_utils.checks import expect_close
+
+_gen = torch.Generator().manual_seed(2518)
+for _shape, _s in (((2, 1, 3, 5), 0.5), ((1, 2, 4, 4), 1.0), ((4, 1, 2, 3), 0.0)):
+    _p = torch.rand(_shape, generator=_gen, dtype=torch.float64)
+    _y = torch.rand(_shape, generator=_gen, dtype=torch.float64).round()
+    expect_close(f"dice_gradient on a batch {_shape}, s = {_s}", dice_gradient(_p, _y, _s),
+                 losses.dice_gradient(_p, _y, _s), atol=1e-9, rtol=1e-6)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The derivative is $\partial L / \partial p_i = (D_b - 2 y_i) / (B N M_b)$ with
+# $M_b = \operatorname{mean}(p + y) + s$: it depends on the pixel's target, not on its own
+# probability. Every cell pixel is pulled up by the same amount, every background pixel
+# pushed down by the same amount, and the ratio of the two is $(2 - D_b) / D_b$. The cell
+# below measures that ratio for three predictions of the test masks, without smoothing and
+# with the sheet's $s = 1$, next to $1 / J$ for the soft Jaccard index
+# $J = \sum p y / (\sum p + \sum y - \sum p y)$ (the median over the test images).
+
+# %%
+masks = truth.to(DEVICE)
+guesses = {"hedging (0.3)": torch.full_like(masks, 0.3),
+           "almost nothing (0.05)": torch.full_like(masks, 0.05),
+           "right, unsure (0.8 / 0.2)": 0.2 + 0.6 * masks}
+dims = (1, 2, 3)
+print(f"{'prediction':26s} {'pull / push, s=0':>17s} {'1 / J':>7s} {'pull / push, s=1':>17s}")
+for name, p in guesses.items():
+    ratios = []
+    for smooth in (0.0, 1.0):
+        g = dice_gradient(p, masks, smooth)
+        pull = -(g * masks).sum(dims) / masks.sum(dims)  # per image, on its cell pixels
+        push = (g * (1 - masks)).sum(dims) / (1 - masks).sum(dims)
+        ratios.append((pull / push).nanmedian().item())
+    overlap = (p * masks).sum(dims)
+    jaccard = overlap / (p.sum(dims) + masks.sum(dims) - overlap)
+    print(f"{name:26s} {ratios[0]:17.2f} {(1 / jaccard).nanmedian().item():7.2f} "
+          f"{ratios[1]:17.2f}")
+
+# %% [markdown]
+# Without smoothing the ratio is exactly $1 / J$: with $D = 2J / (1 + J)$,
+# $(2 - D) / D = 1 / J$. The Jaccard loss has the same asymmetry: the derivative of $J$ is
+# $1 / U$ on cell pixels and $-J / U$ on background pixels, $U$ the soft union. So the unsmoothed
+# Dice and Jaccard losses both pull the cell's pixels up the harder the worse the overlap:
+# a poor prediction is told mostly "find the cell", a good one is corrected on both sides
+# about equally. The sheet's $s = 1$ on *means* changes that: it adds to numerator and
+# denominator alike, so $D_b$ moves towards 1 and the ratio towards 1: cell and background
+# pixels are pushed about equally hard, whatever the overlap. What separates the sheet's
+# Dice loss from the Jaccard loss is this smoothing, not the difference between Dice and
+# IoU.
+
+# %% [markdown]
 # ## Weighted BCE
 #
 # The direct answer to imbalance: give each pixel a weight $\alpha_i$ that is larger for the

@@ -167,7 +167,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_size(x, self.depth)
-        # HINT: append each encoder output to a list before pooling; in the decoder use torch.cat([self.up(x), skips.pop()], dim=1)
+        # HINT: keep each encoder output before it is pooled; each decoder step joins the upsampled map with the kept map of the same size (which one is that, and along which dimension?)
         ### BEGIN SOLUTION
         skips = []
         for conv in self.encoder:
@@ -226,6 +226,91 @@ for name, model in (("EncDec", encdec), ("UNet", unet)):
 extra = models.count_parameters(unet) - models.count_parameters(encdec)
 assert extra == 9 * WIDTH * WIDTH * (DEPTH - 1) + 9 * WIDTH * 1, extra
 print(f"extra: {extra:,d} = 9 x {WIDTH} x {WIDTH} x {DEPTH - 1} decoder convs + 9 x {WIDTH} (head)")
+
+# %% [markdown]
+# ## The original U-Net: unpadded convolutions, copy and crop
+#
+# Lecture 001 shows the U-Net of the paper and asks why its input and output have different
+# sizes (572 x 572 in, 388 x 388 out). Ronneberger et al. use *unpadded* 3 x 3
+# convolutions: by lesson 04's count of kernel positions, a 3 x 3 kernel without padding
+# fits `n - 2` times into `n` pixels, so every convolution loses a pixel on each side. Each
+# level has two of them, and the encoder's map is taken before the decoder's losses: when
+# the two meet, the skip is *larger* than the upsampled decoder map. The paper crops the
+# skip to the decoder's size, keeping its centre ("copy and crop"), and then concatenates.
+
+# %% [markdown]
+# ### Task: copy and crop
+#
+# Write `center_crop(skip, size)`: the centre `size = (height, width)` of a batch
+# `(N, C, H, W)`, every image and channel alike. Cut half of the difference from each side;
+# where the difference is odd, start at `(H - height) // 2`, so that the extra pixel is cut at
+# the bottom (and right). A `size` larger than the map cannot be cropped to: raise a
+# `ValueError` that says both sizes (slicing past the end would silently return a smaller
+# tensor).
+
+# %%
+def center_crop(skip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    # HINT: how many rows lie above the centre block, and how many columns to its left? Slice the last two dimensions only
+    ### BEGIN SOLUTION
+    height, width = size
+    if height > skip.shape[-2] or width > skip.shape[-1]:
+        raise ValueError(f"cannot crop {tuple(skip.shape[-2:])} to the larger {tuple(size)}")
+    top, left = (skip.shape[-2] - height) // 2, (skip.shape[-1] - width) // 2
+    return skip[..., top:top + height, left:left + width]
+    ### END SOLUTION
+
+
+# %% points=2
+from course_utils.checks.crop import check_center_crop
+
+check_center_crop(center_crop)
+### BEGIN HIDDEN TESTS
+_gen = torch.Generator().manual_seed(2519)
+for _shape, _size in (((2, 3, 10, 9), (4, 5)), ((1, 1, 568, 568), (392, 392)), ((3, 2, 5, 8), (5, 1))):
+    _skip = torch.rand(_shape, generator=_gen)
+    assert torch.equal(center_crop(_skip, _size), models.center_crop(_skip, _size)), (
+        f"center_crop of {_shape} to {_size} differs from the centre crop")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# With your crop, a 572 x 572 tile goes through the paper's layout (depth 4; one channel per
+# map, random weights: only the sizes matter here). Each level prints the skip it keeps, and
+# each decoder step how much of it the crop cuts.
+
+# %%
+def valid_pair(in_channels: int) -> nn.Module:
+    """Two unpadded 3 x 3 convolutions with ReLU, one output channel."""
+    return nn.Sequential(nn.Conv2d(in_channels, 1, 3), nn.ReLU(),
+                         nn.Conv2d(1, 1, 3), nn.ReLU()).to(DEVICE)
+
+
+tile = torch.rand(1, 1, 572, 572, device=DEVICE)
+x, kept = tile, []
+with torch.no_grad():
+    for level in range(4):
+        x = valid_pair(1)(x)
+        kept.append(x)
+        print(f"encoder {level}: {x.shape[-1]:3d} kept as skip, pooled to {x.shape[-1] // 2}")
+        x = nn.functional.max_pool2d(x, 2)
+    x = valid_pair(1)(x)
+    print(f"bottleneck: {x.shape[-1]}")
+    for level in reversed(range(4)):
+        up = nn.ConvTranspose2d(1, 1, 2, stride=2).to(DEVICE)(x)
+        skip = kept.pop()
+        cropped = center_crop(skip, tuple(up.shape[-2:]))
+        x = valid_pair(2)(torch.cat([up, cropped], dim=1))
+        print(f"decoder {level}: upsampled {up.shape[-1]:3d}, skip {skip.shape[-1]:3d} cropped by "
+              f"{(skip.shape[-1] - up.shape[-1]) // 2:2d} per side, output {x.shape[-1]}")
+print(f"input {tile.shape[-1]} x {tile.shape[-1]} -> output {x.shape[-1]} x {x.shape[-1]}")
+assert x.shape[-1] == 388  # the paper's figure
+
+# %% [markdown]
+# Each output pixel of the paper's network is computed from input pixels only, never from
+# padding zeros, and the output is the centre of the tile: the paper segments a large image
+# tile by tile, with tiles that overlap by the lost border (and mirrors the image at its
+# edges). The maps before every pooling must have even sizes (568, 280, 136, 64 above),
+# which 572 is chosen for. The networks of this course pad instead: every size is kept, no
+# crop is needed, and the border pixels see zeros where the paper's see more image.
 
 # %% [markdown]
 # ## Training both on the same budget

@@ -46,34 +46,30 @@ TOLERANCE = SIZE // 64  # pixels of slack for the boundary score
 # A convolution slides a kernel of `k` pixels over an input of `n` pixels (one dimension;
 # height and width follow the same rule). With padding `p` on both sides the padded input
 # has `n + 2p` pixels. A dilation `d` spreads the kernel's taps `d` pixels apart, so the
-# kernel spans `d (k - 1) + 1` pixels. The first position fits at the start, and each
-# further position is `s` pixels (the stride) to the right, as long as the kernel still
-# fits:
+# kernel spans `d (k - 1) + 1` pixels. The first position sits at the left edge of the
+# padded input, and each further position is `s` pixels (the stride) to the right, as long
+# as the whole kernel still fits.
 #
-# $$n_\text{out} = \left\lfloor \frac{n + 2p - d(k-1) - 1}{s} \right\rfloor + 1 .$$
-#
-# The floor matters: with stride 2, inputs of 63 and 64 pixels both give 32, so a size
-# cannot always be recovered from the output. (The lecture slides write the formula without
-# the floor and without dilation, which is right only when the division comes out even and
-# `d = 1`.)
-#
-# A transposed convolution runs the same bookkeeping backwards: each input pixel pastes a
-# copy of the kernel, scaled by its value, into the output, and consecutive pastes are `s`
-# pixels apart. `n` pastes, `s` apart, of a kernel spanning `d(k-1) + 1` pixels cover
-# `(n - 1)s + d(k - 1) + 1` pixels; the padding `p` is then *cropped* from both sides, and
-# `output_padding` adds pixels on one side to resolve the ambiguity that the floor created:
-#
-# $$n_\text{out} = (n - 1)s - 2p + d(k - 1) + \text{output\_padding} + 1 .$$
+# A transposed convolution runs the same bookkeeping backwards: each of the `n` input pixels
+# pastes a copy of the (dilated) kernel, scaled by its value, into the output, and
+# consecutive pastes start `s` pixels apart. Then `p` pixels are *cropped* from both sides
+# of what the pastes cover, and `output_padding` adds pixels on one side (it resolves an
+# ambiguity that you will find in the convolution's formula).
 
 # %% [markdown]
-# ### Task: the two size formulas
+# ### Task: derive the two size formulas
 #
-# Write both formulas as functions of plain integers.
+# Count on paper: how many kernel positions fit, and how many pixels the pastes cover. Try
+# your count on a small case before you write it down: `n = 5`, `k = 3`, `s = 2`, `p = 0`,
+# `d = 1` has positions starting at pixels 0 and 2 (one starting at 4 would stick out), so
+# 2 outputs; the same input with `n = 6` still gives 2. Then write both counts as functions
+# of plain integers. PyTorch is the referee: the cell after them compares your formulas with
+# the layers' real output sizes.
 
 # %%
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
                      dilation: int = 1) -> int:
-    # HINT: the first formula above; Python's // is a floor division
+    # HINT: after the first position, how many pixels of the padded input are left for the kernel to move into, and how many whole steps of s fit there? Python's // is a floor division
     ### BEGIN SOLUTION
     return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
     ### END SOLUTION
@@ -81,17 +77,17 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
 
 def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
                                output_padding: int = 0, dilation: int = 1) -> int:
-    # HINT: the second formula above; no floor is needed
+    # HINT: where does the last of the n pastes start, and where does it end? Then remove the crop and add output_padding; no floor is needed
     ### BEGIN SOLUTION
     return (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
     ### END SOLUTION
 
 
 # %% [markdown]
-# PyTorch is the referee: the cell below builds `nn.Conv2d` and `nn.ConvTranspose2d` for every
-# combination of a grid of settings, runs each on an input of the given size and compares
-# the output's size with your formula. It prints a few rows that matter for U-Nets and
-# fails if any setting disagrees.
+# The cell below builds `nn.Conv2d` and `nn.ConvTranspose2d` for every combination of a grid
+# of settings, runs each on an input of the given size and compares the output's size with
+# your formula. It prints a few rows that matter for U-Nets and fails if any setting
+# disagrees.
 
 # %% points=2
 # NBVAL_CHECK_OUTPUT
@@ -139,6 +135,21 @@ for kind, n, k, s, p, d, op in rows:
         torch_size = measured_size(nn.ConvTranspose2d(1, 1, k, s, p, op, dilation=d), n)
     print(f"{kind:11s} {n:3d} {k:2d} {s:2d} {p:2d} {d:2d} {op:3d} {formula:8d} {torch_size:8d}")
 assert not wrong
+
+# %% [markdown]
+# The counts, to compare with yours. The kernel's first position uses `d(k - 1) + 1` of the
+# `n + 2p` padded pixels; each further position needs `s` more, and only whole steps count:
+#
+# $$n_\text{out} = \left\lfloor \frac{n + 2p - d(k-1) - 1}{s} \right\rfloor + 1 .$$
+#
+# The floor matters: with stride 2, inputs of 63 and 64 pixels both give 32, so a size
+# cannot always be recovered from the output. (The lecture slides write the formula without
+# the floor and without dilation, which is right only when the division comes out even and
+# `d = 1`.) For the transposed convolution, `n` pastes `s` apart cover
+# `(n - 1)s + d(k - 1) + 1` pixels; the crop removes `2p` and `output_padding` adds back
+# what the floor took:
+#
+# $$n_\text{out} = (n - 1)s - 2p + d(k - 1) + \text{output\_padding} + 1 .$$
 
 # %% [markdown]
 # Read the rows as recipes. A 3 x 3 convolution keeps the size with padding 1 and loses two
