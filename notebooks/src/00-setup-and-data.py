@@ -114,7 +114,7 @@ import torch
 
 
 def foreground_fraction(masks: torch.Tensor) -> torch.Tensor:
-    # HINT: average the mask over its channel and pixel dimensions (1, 2, 3)
+    # HINT: a mask holds 1 on cell pixels and 0 elsewhere: what does its average over one image measure, and which dims hold one image?
     ### BEGIN SOLUTION
     return masks.float().mean(dim=(1, 2, 3))
     ### END SOLUTION

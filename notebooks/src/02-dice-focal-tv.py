@@ -104,7 +104,7 @@ class DiceLoss(nn.Module):
         self.smooth = smooth
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # HINT: X = torch.sigmoid(logits); means over dims (1, 2, 3) give one value per image; finish with .mean() over the batch
+        # HINT: the formula above on the probabilities, one value per image (which dims hold one image?), then the batch's average; where does the smoothing enter?
         ### BEGIN SOLUTION
         probs = torch.sigmoid(logits)
         dims = (1, 2, 3)
@@ -399,7 +399,7 @@ class FocalLoss(nn.Module):
         self.gamma, self.alpha = gamma, alpha
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # HINT: p = sigmoid(logits); p_t = p * target + (1 - p) * (1 - target); multiply the per-pixel BCE by (1 - p_t) ** self.gamma (and alpha_t if self.alpha is not None)
+        # HINT: p_t is the probability given to the true class (what is it where the target is 0?); scale each pixel's BCE, kept in logits, by the focal factor, and by alpha_t when alpha is set
         ### BEGIN SOLUTION
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         probs = torch.sigmoid(logits)
@@ -509,7 +509,7 @@ class BCELoss_TotalVariation(nn.Module):
         self.lam = lam
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # HINT: F.binary_cross_entropy_with_logits for BCE; with p = sigmoid(logits) average |p[..., 1:, :] - p[..., :-1, :]| and |p[..., :, 1:] - p[..., :, :-1]|
+        # HINT: BCE from the logits, plus the weighted TV term above on the probabilities; compare each map with itself shifted by one pixel, down and across
         ### BEGIN SOLUTION
         bce = F.binary_cross_entropy_with_logits(logits, target)
         probs = torch.sigmoid(logits)
@@ -619,7 +619,7 @@ class CenteredLoss(nn.Module):
     """1 - sigmoid of the centre pixel's logit, mean over the batch."""
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        # HINT: logits[..., H // 2, W // 2] picks the centre of every image; 1 - sigmoid(x) equals sigmoid(-x)
+        # HINT: which pixel is the centre of an H x W map, and which loss says that it should be cell? Keep it finite for large logits (lesson 01)
         ### BEGIN SOLUTION
         centre = logits[..., logits.shape[-2] // 2, logits.shape[-1] // 2]
         return torch.sigmoid(-centre).mean()
@@ -630,7 +630,7 @@ class SparsityLoss(nn.Module):
     """Mean foreground probability (an L1 penalty on the probabilities)."""
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
-        # HINT: the mean of torch.sigmoid(logits)
+        # HINT: the share of cell pixels that the probabilities predict, over the whole batch
         ### BEGIN SOLUTION
         return torch.sigmoid(logits).mean()
         ### END SOLUTION

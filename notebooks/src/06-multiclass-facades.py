@@ -71,7 +71,7 @@ plotting.show_facades(facades["train"].images[:4].float() / 255, facades["train"
 # %%
 def class_counts(targets: torch.Tensor, num_classes: int,
                  ignore_index: int = data.IGNORE_INDEX) -> torch.Tensor:
-    # HINT: keep the pixels that are not ignore_index, then torch.bincount(..., minlength=num_classes)
+    # HINT: leave the ignored pixels out, then count each class; a class that never occurs still needs its 0
     ### BEGIN SOLUTION
     kept = targets[targets != ignore_index].long()
     return torch.bincount(kept, minlength=num_classes)
@@ -237,7 +237,7 @@ assert torch.allclose(with_index, per_label_1h)  # an identity, whatever the log
 
 # %%
 def class_weights(counts: torch.Tensor, power: float = 1.0) -> torch.Tensor:
-    # HINT: frequency f = counts / counts.sum(); weight f ** -power; divide by the mean weight
+    # HINT: from counts to frequencies, then weights that grow as a frequency shrinks (power sets how fast), scaled so that their mean is 1
     ### BEGIN SOLUTION
     freq = counts.double() / counts.sum()
     weights = freq.pow(-power)
