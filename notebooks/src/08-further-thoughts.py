@@ -608,9 +608,9 @@ for name, expected in [("two predicted cells", 2), ("six touching discs", 6)]:
 # 1. Which of these augmentations must be applied to the mask as well: horizontal flip,
 #    Gaussian blur, rotation by 90°, gamma correction, elastic deformation, cut-out (a
 #    random rectangle of the image set to grey)? For cut-out, what should the mask do?
-# 2. In section 1, colour jitter cost the cells Dice in some seeds. Name a dataset where
-#    the same jitter would be worth its cost, and say what you would check in the test
-#    images before adding it.
+# 2. Section 1 shows that colour jitter can cost Dice (whatever your run's verdict said).
+#    Name a dataset where the same jitter would be worth its cost, and say what you would
+#    check in the test images before adding it.
 # 3. When would you freeze a pretrained encoder rather than fine-tune it?
 # 4. The watershed split the six discs correctly. Describe a pair of touching cells it would
 #    fail on, and why.
