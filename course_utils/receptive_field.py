@@ -120,17 +120,7 @@ def _centre_gradient(model: nn.Module, input_size: int | tuple[int, int], in_cha
     # zero-mean inputs: an all-positive input can switch off every ReLU of a small layer
     x = torch.randn(samples, in_channels, h, w, generator=generator).to(device)
     x.requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(x)
-    finally:
-        model.train(was_training)
-    if out.ndim != 4 or out.shape[-2:] != (h, w):
-        raise ValueError(f"the output {tuple(out.shape)} does not keep the input size "
-                         f"{(h, w)}; the centre pixel would not line up with the input's")
-    (grad,) = torch.autograd.grad(out[:, :, h // 2, w // 2].sum(), x)
-    return grad
+    return _gradient_at_centre(model, x)
 
 
 def measured_receptive_field(model: nn.Module, input_size: int | tuple[int, int],
@@ -172,16 +162,7 @@ def gradient_mass(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"inputs must be a batch (N, C, H, W), got shape {tuple(inputs.shape)}")
     h, w = inputs.shape[-2:]
     x = inputs.detach().float().clone().requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(x)
-    finally:
-        model.train(was_training)
-    if out.ndim != 4 or out.shape[-2:] != (h, w):
-        raise ValueError(f"the output {tuple(out.shape)} does not keep the input size "
-                         f"{(h, w)}; the centre pixel would not line up with the input's")
-    (grad,) = torch.autograd.grad(out[:, :, h // 2, w // 2].sum(), x)
+    grad = _gradient_at_centre(model, x)
     return grad.abs().sum(dim=1).mean(dim=0).detach().cpu()
 
 
@@ -216,3 +197,20 @@ def effective_radius(grad_map: torch.Tensor, mass: float = 0.9) -> int:
         if inside >= mass * total * (1 - 1e-12):
             return r
     return largest
+
+
+def _gradient_at_centre(model, x: torch.Tensor) -> torch.Tensor:
+    """Gradient of the centre output pixel (summed over the batch) w.r.t. ``x``, in eval
+    mode (the model's mode is restored)."""
+    h, w = x.shape[-2:]
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(x)
+    finally:
+        model.train(was_training)
+    if out.ndim != 4 or out.shape[-2:] != (h, w):
+        raise ValueError(f"the output {tuple(out.shape)} does not keep the input size "
+                         f"{(h, w)}; the centre pixel would not line up with the input's")
+    (grad,) = torch.autograd.grad(out[:, :, h // 2, w // 2].sum(), x)
+    return grad
